@@ -1,0 +1,52 @@
+"""Feeds a synthetic DGP to Lightning, sampling every batch directly on the training device."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
+
+
+class _BatchSizes(IterableDataset):
+    """An endless stream of batch sizes: the DataLoader only paces the loop, the DGP makes the data."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        while True:
+            yield self.batch_size
+
+
+class SyntheticDataModule(L.LightningDataModule):
+    """Draws fresh batches from `dgp` at every step, on the device Lightning trains on.
+
+    Batches are made in `transfer_batch_to_device`, so no per-sample DataLoader work and no
+    host-to-device copies happen. Each rank gets its own generator (seed, rank), so DDP ranks see
+    different data and a single-device run is reproducible from `seed`.
+    """
+
+    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0) -> None:
+        super().__init__()
+        self.dgp = dgp
+        self.batch_size = batch_size
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_BatchSizes(self.batch_size), batch_size=None)
+
+    def transfer_batch_to_device(self, batch: int, device: torch.device, dataloader_idx: int) -> dict:
+        if self._generator is None or self._generator.device != device:
+            self.dgp.to(device)
+            rank = self.trainer.global_rank if self.trainer is not None else 0
+            self._generator = torch.Generator(device).manual_seed(self.seed * 1_000 + rank)
+        return self.dgp.sample(batch, generator=self._generator)
+
+    def probe_batch(self, n: int, device: torch.device, seed_offset: int = 1) -> dict:
+        """Fresh evaluation samples from a generator that training never touches."""
+        self.dgp.to(device)
+        generator = torch.Generator(device).manual_seed(self.seed * 1_000 + 999_983 * seed_offset)
+        return self.dgp.sample(n, generator=generator)

@@ -1,0 +1,155 @@
+"""Data generating processes: latents z, positives z_pos, and their observations x = g(z)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from idexp.dgp.conditionals import Conditional
+from idexp.dgp.marginals import Marginal
+from idexp.dgp.mixing import InvertibleMLP
+from idexp.dgp.spaces import Space, Sphere
+
+MixingSpec = InvertibleMLP | Mapping[str, Any]
+"""A built mixing, or the keyword arguments of InvertibleMLP (dim defaults to the latent dim)."""
+
+_TRAINING_STREAM = 1  # keeps training samples independent of the construction stream
+
+
+class _SeededDGP(nn.Module):
+    """What every DGP shares: a seeded mixing g and one reproducible training generator per device.
+
+    Everything fixed at construction (g, cluster vectors) comes from a CPU generator seeded with
+    `seed` (see `_construction_generator`), so the same seed gives the same process; training
+    batches come from a separate stream derived from the seed.
+    """
+
+    def __init__(self, space: Space, conditional: Conditional, mixing: InvertibleMLP, seed: int):
+        super().__init__()
+        if mixing.dim != space.dim:
+            raise ValueError(f"mixing has dim {mixing.dim}, the latent space has dim {space.dim}")
+        self.space, self.conditional, self.mixing, self.seed = space, conditional, mixing, seed
+        self._training_generators: dict[torch.device, torch.Generator] = {}
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.mixing.weights.device
+
+    @property
+    def condition_numbers(self) -> list[float]:
+        return self.mixing.condition_numbers
+
+    @property
+    def ground_truth_lambdas(self) -> Tensor | None:
+        return getattr(self.conditional, "lambdas", None)
+
+    def training_generator(self) -> torch.Generator:
+        """The generator used when `sample` gets none, created lazily for the current device."""
+        device = self.device
+        if device not in self._training_generators:
+            seed = np.random.SeedSequence([self.seed, _TRAINING_STREAM]).generate_state(1)[0]
+            self._training_generators[device] = torch.Generator(device).manual_seed(int(seed))
+        return self._training_generators[device]
+
+    def extra_repr(self) -> str:
+        return f"space={self.space}, conditional={self.conditional!r}, seed={self.seed}"
+
+    def _observe(self, latents: dict[str, Tensor]) -> dict[str, Tensor]:
+        return latents | {"x": self.mixing(latents["z"]), "x_pos": self.mixing(latents["z_pos"])}
+
+
+def _construction_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _build_mixing(mixing: MixingSpec, dim: int, generator: torch.Generator) -> InvertibleMLP:
+    """Pass a built mixing through, or build one from InvertibleMLP keyword arguments."""
+    if isinstance(mixing, Mapping):
+        return InvertibleMLP(**{"dim": dim, **mixing}, generator=generator)
+    return mixing
+
+
+class LatentDGP(_SeededDGP):
+    """z ~ marginal, z_pos ~ conditional(. | z), x = g(z), x_pos = g(z_pos)."""
+
+    def __init__(
+        self,
+        space: Space,
+        marginal: Marginal,
+        conditional: Conditional,
+        mixing: MixingSpec,
+        seed: int,
+        dim: int | None = None,
+    ):
+        # `dim` only cross-checks the config's dgp.dim against the space it interpolates into.
+        if dim is not None and dim != space.dim:
+            raise ValueError(f"dim={dim} disagrees with the space's dim={space.dim}")
+        mixing = _build_mixing(mixing, space.dim, _construction_generator(seed))
+        super().__init__(space, conditional, mixing, seed)
+        self.marginal = marginal
+
+    def extra_repr(self) -> str:
+        return f"marginal={self.marginal!r}, {super().extra_repr()}"
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Keys z, z_pos, x, x_pos, each (n, dim) on `self.device`."""
+        generator = generator if generator is not None else self.training_generator()
+        z = self.marginal.sample(n, self.space, generator)
+        z_pos = self.conditional.sample(z, self.space, generator)
+        return self._observe({"z": z, "z_pos": z_pos})
+
+
+class ClusterDGP(_SeededDGP):
+    """The cross-entropy paper's cluster-centric process on the sphere.
+
+    Instance labels are uniform over n_instances, each instance belongs to cluster
+    instance % n_clusters, and both z and its augmentation z_pos are independent draws from the
+    conditional around that cluster's vector (so every draw of an instance is a fresh latent).
+    """
+
+    cluster_vectors: Tensor
+
+    def __init__(
+        self,
+        dim: int,
+        n_clusters: int,
+        n_instances: int,
+        cluster_marginal: Marginal,
+        conditional: Conditional,
+        mixing: MixingSpec,
+        seed: int,
+    ):
+        if not 1 <= n_clusters <= n_instances:
+            sizes = f"n_clusters={n_clusters}, n_instances={n_instances}"
+            raise ValueError(f"need 1 <= n_clusters <= n_instances, got {sizes}")
+        generator = _construction_generator(seed)
+        space = Sphere(dim)
+        super().__init__(space, conditional, _build_mixing(mixing, dim, generator), seed)
+        self.n_clusters, self.n_instances = n_clusters, n_instances
+        clusters = cluster_marginal.sample(n_clusters, space, generator)
+        self.register_buffer("cluster_vectors", clusters)
+
+    def extra_repr(self) -> str:
+        sizes = f"n_clusters={self.n_clusters}, n_instances={self.n_instances}"
+        return f"{sizes}, {super().extra_repr()}"
+
+    def cluster_of(self, instance: Tensor) -> Tensor:
+        return instance % self.n_clusters
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Keys z, z_pos, x, x_pos (n, dim) and label, instance (n,) int64, on `self.device`."""
+        generator = generator if generator is not None else self.training_generator()
+        instance = torch.randint(self.n_instances, (n,), generator=generator, device=self.device)
+        label = self.cluster_of(instance)
+        centers = self.cluster_vectors[label]
+        z = self.conditional.sample(centers, self.space, generator)
+        z_pos = self.conditional.sample(centers, self.space, generator)
+        return self._observe({"z": z, "z_pos": z_pos, "label": label, "instance": instance})

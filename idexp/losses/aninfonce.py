@@ -1,0 +1,49 @@
+"""Anisotropic InfoNCE: InfoNCE whose similarity is a learned diagonal quadratic form."""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from idexp.losses.base import Loss, encode_pair, top1_accuracy
+
+
+def weighted_similarities(z: Tensor, lambdas: Tensor) -> Tensor:
+    """All pairs' -½ (a - b)ᵀ diag(Λ) (a - b), expanded into norms and one matmul (no N × N × d tensor)."""
+    weighted_sq_norms = (lambdas * z**2).sum(dim=-1)
+    return (z * lambdas) @ z.T - 0.5 * (weighted_sq_norms[:, None] + weighted_sq_norms[None, :])
+
+
+class AnInfoNCE(Loss):
+    """AnInfoNCE (Rusak et al. 2025) with similarity s(a, b) = -½ (a - b)ᵀ diag(Λ̂) (a - b), Λ̂ = softplus(λ).
+
+    NT-Xent layout: all 2B encoded samples (both views) are anchors; an anchor's positive is the other
+    view of the same sample, its negatives the remaining 2B - 2 samples of both views. With
+    Λ̂ = (2 / τ)·I this is Euclidean InfoNCE at temperature τ. Representations are used as they come
+    (normalisation is the encoder's job). λ ~ N(0, init_std²) is drawn from torch's global RNG.
+    """
+
+    requires = ("x", "x_pos")
+
+    def __init__(self, dim: int, lr: float | None = 1e-3, init_std: float = 0.1) -> None:
+        super().__init__()
+        self.lr = lr
+        self.raw_lambdas = nn.Parameter(torch.randn(dim) * init_std)
+
+    @property
+    def lambdas(self) -> Tensor:
+        """The current concentrations Λ̂ (detached)."""
+        return F.softplus(self.raw_lambdas).detach()
+
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        z = encode_pair(encoder, batch)
+        lambdas = F.softplus(self.raw_lambdas)
+        n = len(z)
+        is_self = torch.eye(n, dtype=torch.bool, device=z.device)
+        logits = weighted_similarities(z, lambdas).masked_fill(is_self, float("-inf"))
+        other_view = torch.arange(n, device=z.device).roll(n // 2)
+        logs = {
+            "loss/lambda_min": lambdas.min().detach(),
+            "loss/lambda_max": lambdas.max().detach(),
+            "loss/accuracy": top1_accuracy(logits, other_view),
+        }
+        return F.cross_entropy(logits, other_view), logs

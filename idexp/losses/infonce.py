@@ -1,0 +1,59 @@
+"""InfoNCE with in-batch negatives, with a dot-product or a negative Lp-distance similarity."""
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from idexp.losses.base import Loss, encode_pair, top1_accuracy
+
+
+class InfoNCE(Loss):
+    """Each anchor h_i = f(x_i) must pick its positive h⁺_i = f(x⁺_i) among all B positives of the batch.
+
+    Similarities: ``metric="dot"`` gives <h_i, h⁺_j>; ``metric="lp"`` gives -‖h_i - h⁺_j‖_p^p
+    (the Lp-InfoNCE of Zimmermann et al. 2021). Logits are similarities / temperature.
+    Representations are used as they come: normalising them (e.g. onto the sphere) is the job of
+    the encoder's output layer, so the same loss serves the spherical and the unbounded settings.
+    """
+
+    requires = ("x", "x_pos")
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        metric: Literal["dot", "lp"] = "dot",
+        p: float = 2.0,
+        learn_temperature: bool = False,
+        lr: float | None = None,
+    ) -> None:
+        super().__init__()
+        if metric not in ("dot", "lp"):
+            raise ValueError(f"metric must be 'dot' or 'lp', got {metric!r}")
+        self.metric, self.p, self.lr = metric, p, lr
+        # log τ keeps a learned temperature positive; a fixed one is a buffer so it follows .to(device).
+        log_temperature = torch.tensor(math.log(temperature))
+        if learn_temperature:
+            self.log_temperature = nn.Parameter(log_temperature)
+        else:
+            self.register_buffer("log_temperature", log_temperature)
+
+    @property
+    def temperature(self) -> Tensor:
+        return self.log_temperature.exp()
+
+    def similarities(self, h: Tensor, h_pos: Tensor) -> Tensor:
+        """B × B matrix of sim(h_i, h⁺_j)."""
+        if self.metric == "dot":
+            return h @ h_pos.T
+        # cdist defines the gradient at zero distance as 0, also on its matmul path (p = 2, large B).
+        return -torch.cdist(h, h_pos, p=self.p) ** self.p
+
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        h, h_pos = encode_pair(encoder, batch).chunk(2)
+        logits = self.similarities(h, h_pos) / self.temperature
+        targets = torch.arange(len(logits), device=logits.device)
+        logs = {"loss/temperature": self.temperature.detach(), "loss/accuracy": top1_accuracy(logits, targets)}
+        return F.cross_entropy(logits, targets), logs

@@ -1,0 +1,50 @@
+"""The MLP encoder used throughout the synthetic experiments."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.01), "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+class MLP(nn.Module):
+    """Fully connected encoder with optional batch norm and a fixed output normalisation.
+
+    `hidden` lists the hidden widths in units of `width_unit`, so the papers' presets
+    (``[10, 50, 50, 50, 50, 10]`` times the latent dimension) stay valid when ``dgp.dim`` changes.
+    ``output="sphere"`` projects onto the unit sphere (cl-ica's fixed-radius output, needed by the
+    dot-product InfoNCE and AnInfoNCE theory); ``"none"`` leaves f(x) unconstrained (CE paper).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: list[int] = (256, 256, 256),
+        width_unit: int = 1,
+        activation: Literal["leaky_relu", "relu", "gelu", "silu"] = "leaky_relu",
+        batch_norm: bool = False,
+        output: Literal["none", "sphere"] = "sphere",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is unknown; choose one of {sorted(ACTIVATIONS)}")
+        if output not in ("none", "sphere"):
+            raise ValueError(f"output={output!r} is unknown; choose 'none' or 'sphere'")
+        widths = [in_dim, *(int(h) * width_unit for h in hidden)]
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            layers.append(nn.Linear(fan_in, fan_out))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(fan_out))
+            layers.append(ACTIVATIONS[activation]())
+        layers.append(nn.Linear(widths[-1], out_dim))
+        self.net = nn.Sequential(*layers)
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.net(x)
+        return F.normalize(h, dim=-1) if self.output == "sphere" else h

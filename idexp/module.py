@@ -1,0 +1,54 @@
+"""The one LightningModule: an encoder trained by a loss that owns its own parameters."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged; carries a message that says what to change."""
+
+
+class IdentifiabilityModule(L.LightningModule):
+    """Trains `encoder` with `loss(encoder, batch)`; the loss may hold heads, Λ or a temperature.
+
+    `optimizer` is a partial (Hydra `_partial_: true`) called with parameter groups: the encoder
+    at the optimizer's learning rate, the loss's parameters at `loss.lr` when it sets one
+    (AnInfoNCE learns Λ with its own rate). `scheduler`, when given, is a partial of a
+    torch learning-rate scheduler, stepped after every training step.
+    """
+
+    def __init__(self, encoder: nn.Module, loss: nn.Module, optimizer: Callable,
+                 scheduler: Callable | None = None, finite_check_every: int = 50):
+        super().__init__()
+        self.encoder = encoder
+        self.loss = loss
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.finite_check_every = finite_check_every
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, logs = self.loss(self.encoder, batch)
+        # Checking every k steps avoids a device sync per step; a NaN never recovers, so none is missed.
+        if self.global_step % self.finite_check_every == 0 and not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at step {self.global_step}. "
+                "Fix: lower optimizer.lr, raise loss.temperature, or check the DGP parameters."
+            )
+        self.log("train/loss", loss, prog_bar=True)
+        self.log_dict({f"train/{key}": value for key, value in logs.items()})
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        groups = [{"params": self.encoder.parameters()}]
+        loss_params = [p for p in self.loss.parameters() if p.requires_grad]
+        if loss_params:
+            lr = getattr(self.loss, "lr", None)
+            groups.append({"params": loss_params, **({"lr": lr} if lr is not None else {})})
+        optimizer = self.optimizer(groups)
+        if self.scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "step"}}

@@ -1,0 +1,46 @@
+"""The probe figure: true vs linearly decoded latent per dimension, and learned vs true Λ."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # runs on headless cluster nodes
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.linear_model import LinearRegression
+
+
+def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, metrics: dict,
+               path: Path, lambdas: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    split = int(len(codes) * train_fraction)
+    decoded = LinearRegression().fit(codes[:split], latents[:split]).predict(codes[split:])
+    truth = latents[split:]
+    dim = latents.shape[1]
+    panels = dim + (lambdas is not None)
+    cols = min(panels, 5)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+    r2 = metrics.get("probe/r2_affine_per_dim", [np.nan] * dim)
+    show = slice(0, 1500)  # enough points to see the shape, few enough to keep the PNG small
+    for k in range(dim):
+        ax = axes.flat[k]
+        ax.scatter(truth[show, k], decoded[show, k], s=2, alpha=0.4)
+        ax.plot([-1, 1], [-1, 1], color="black", lw=0.6)
+        ax.set_title(f"z{k}: R² {r2[k]:.3f}", fontsize=9)
+        ax.set_xlabel("true", fontsize=8)
+        ax.set_ylabel("decoded", fontsize=8)
+    if lambdas is not None:
+        ax = axes.flat[dim]
+        learned, true = np.sort(lambdas[0]), np.sort(lambdas[1])
+        ax.scatter(true, learned)
+        bound = max(true.max(), learned.max()) * 1.1
+        ax.plot([0, bound], [0, bound], color="black", lw=0.6)
+        ax.set_title("Λ learned vs true (sorted)", fontsize=9)
+    for ax in list(axes.flat)[panels:]:
+        ax.axis("off")
+    fig.suptitle(f"affine R² {metrics.get('probe/r2_affine', np.nan):.4f}   "
+                 f"MCC {metrics.get('probe/mcc_pearson', np.nan):.3f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

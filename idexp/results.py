@@ -1,0 +1,53 @@
+"""`results.json`: the run folder's record of what happened, always written atomically."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf are not JSON; record them as null rather than writing an unreadable file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+class RunRecord:
+    """Writes `results.json` at start ("running") and at every change of status.
+
+    The file is replaced atomically (write to a temporary file, then `os.replace`), so a crash or a
+    kill at any moment leaves either the old or the new record, never a truncated one.
+    """
+
+    def __init__(self, run_dir: str | Path, config: dict) -> None:
+        self.path = Path(run_dir) / RESULTS_FILE
+        self.config = config
+        self.started = time.time()
+        self.write("running")
+
+    def write(self, status: str, metrics: dict | None = None, error: str | None = None) -> None:
+        record = {
+            "status": status,
+            "metrics": metrics or {},
+            "wall_time_s": round(time.time() - self.started, 3),
+            "config": self.config,
+        }
+        if error is not None:
+            record["error"] = error
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(_json_safe(record), indent=2, allow_nan=False))
+        os.replace(tmp, self.path)
+
+
+def read_results(run_dir: str | Path) -> dict:
+    return json.loads((Path(run_dir) / RESULTS_FILE).read_text())

@@ -1,0 +1,178 @@
+"""Speed benchmarks for idexp, printed as JSON (run with `make bench`).
+
+- time_to_r2: the default run (`python train.py`), probed every `--probe-every` steps on fresh
+  samples (fit on one half, scored on the other; probe time excluded); seconds and steps until
+  affine R² >= 0.99.
+- overhead: training throughput of idexp (Lightning) vs a plain PyTorch loop with the same DGP,
+  encoder, loss, batch and optimizer, measured side by side in this process, alternating rounds.
+- probe: seconds for the full probe scores on 8192 samples of d = 10.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from idexp.metrics import affine_r2, identifiability_scores
+from idexp.train import build
+
+
+def compose_default(overrides: list[str], output_dir: Path):
+    GlobalHydra.instance().clear()
+    with initialize_config_module("idexp.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["logger=none", *overrides], return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+class _StepClock(L.Callback):
+    """Wall time of the training steps after a warm-up, excluding set-up and the probe."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.steps = warmup, None, None, 0
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+        self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+
+
+class _R2Clock(L.Callback):
+    """Probes every k steps with the clock paused; stops training once R² reaches the target."""
+
+    def __init__(self, every: int, target: float, n: int = 4096) -> None:
+        self.every, self.target, self.n = every, target, n
+        self.training_seconds, self.last, self.reached = 0.0, None, None
+        self.curve: list[tuple[int, float, float]] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        step = trainer.global_step
+        if step % self.every:
+            return
+        self.training_seconds += time.perf_counter() - self.last
+        batch = trainer.datamodule.probe_batch(self.n, pl_module.device, seed_offset=7)
+        pl_module.eval()
+        with torch.no_grad():
+            codes = pl_module.encoder(batch["x"]).cpu().numpy()
+        pl_module.train()
+        z, half = batch["z"].cpu().numpy(), self.n // 2
+        r2 = affine_r2(codes[:half], z[:half], codes[half:], z[half:])["r2"]
+        self.curve.append((step, round(self.training_seconds, 2), round(r2, 4)))
+        if r2 >= self.target and self.reached is None:
+            self.reached = (step, self.training_seconds)
+            trainer.should_stop = True
+        self.last = time.perf_counter()
+
+
+def time_to_r2(overrides: list[str], every: int, target: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_default([*overrides, "~callbacks.checkpoint", "~callbacks.progress",
+                               "+trainer.enable_progress_bar=false"], Path(tmp))
+        trainer, module, datamodule, _ = build(cfg)
+        clock = _R2Clock(every, target)
+        trainer.callbacks.append(clock)
+        trainer.fit(module, datamodule=datamodule)
+    reached = clock.reached
+    return {"overrides": overrides, "target_r2": target, "reached": reached is not None,
+            "steps": reached[0] if reached else None, "seconds": round(reached[1], 1) if reached else None,
+            "curve": clock.curve}
+
+
+def lightning_throughput(cfg, steps: int, warmup: int) -> float:
+    with open_dict(cfg):
+        cfg.trainer.max_steps = steps + warmup
+        del cfg.callbacks.probe
+    trainer, module, datamodule, _ = build(cfg)
+    clock = _StepClock(warmup)
+    trainer.callbacks.append(clock)
+    trainer.fit(module, datamodule=datamodule)
+    return clock.steps / (clock.end - clock.start)
+
+
+
+def plain_throughput(cfg, steps: int, warmup: int) -> float:
+    """The hand-written loop a researcher would otherwise use: same components, no framework."""
+    torch.manual_seed(cfg.seed)
+    dgp, encoder, loss = instantiate(cfg.dgp), instantiate(cfg.model), instantiate(cfg.loss)
+    params = [{"params": encoder.parameters()}]
+    if own := [p for p in loss.parameters() if p.requires_grad]:
+        params.append({"params": own, **({"lr": loss.lr} if loss.lr else {})})
+    optimizer = instantiate(cfg.optimizer)(params)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    for step in range(steps + warmup):
+        if step == warmup:
+            start = time.perf_counter()
+        batch = dgp.sample(cfg.dataset.batch_size, generator=generator)
+        value, _ = loss(encoder, batch)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+    return steps / (time.perf_counter() - start)
+
+
+def overhead(overrides: list[str], steps: int, rounds: int) -> dict:
+    plain, framework = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):  # alternate, so drift in machine load hits both sides alike
+            plain.append(plain_throughput(compose_default(overrides, Path(tmp)), steps, warmup=20))
+            framework.append(lightning_throughput(compose_default(overrides, Path(tmp)), steps, warmup=20))
+    return {"overrides": overrides, "steps": steps, "rounds": rounds,
+            "plain_steps_per_s": round(float(np.median(plain)), 2),
+            "idexp_steps_per_s": round(float(np.median(framework)), 2),
+            "ratio": round(float(np.median(framework) / np.median(plain)), 3)}
+
+
+def probe_cost(n: int = 8192, dim: int = 10, repeats: int = 5) -> dict:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(n, dim))
+    codes = np.tanh(z @ rng.normal(size=(dim, dim)))
+    identifiability_scores(codes, z)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        identifiability_scores(codes, z)
+        identifiability_scores(z, z)  # the probe also scores the baseline h = g
+        times.append(time.perf_counter() - start)
+    return {"n_samples": n, "dim": dim, "seconds_trained_plus_baseline": round(float(np.median(times)), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["time_to_r2", "overhead", "probe"], nargs="*")
+    parser.add_argument("--probe-every", type=int, default=100)
+    parser.add_argument("--overhead-steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+    only = set(args.only or ["time_to_r2", "overhead", "probe"])
+    report = {"torch_threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    if "probe" in only:
+        report["probe"] = probe_cost()
+    if "overhead" in only:
+        report["overhead"] = overhead(["trainer=cpu"], args.overhead_steps, args.rounds)
+    if "time_to_r2" in only:
+        report["time_to_r2"] = time_to_r2([], args.probe_every, 0.99)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

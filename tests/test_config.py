@@ -1,0 +1,108 @@
+"""Every config option composes and builds; every impossible value stops early with a useful message."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idexp.config import ConfigError
+from idexp.train import build, train
+from tests.conftest import QUICK, compose_config, run_cli
+
+CONF = Path(__file__).resolve().parents[1] / "idexp" / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_groups_have_the_documented_options():
+    assert {"sphere", "box", "clusters"} <= set(options("dgp"))
+    assert {"vmf", "anisotropic", "laplace", "normal", "gennorm"} <= set(options("dgp/conditional"))
+    assert {"infonce", "aninfonce", "ce", "diet"} <= set(options("loss"))
+    assert {"default", "cpu", "gpu", "ddp", "debug"} <= set(options("trainer"))
+    assert {"wandb", "csv", "none"} <= set(options("logger"))
+
+
+LATENT_LOSSES = ["infonce", "aninfonce"]
+CLUSTER_LOSSES = ["ce", "diet", "infonce", "aninfonce"]
+
+
+@pytest.mark.parametrize("dgp,loss", [("sphere", l) for l in LATENT_LOSSES] + [("box", "infonce")]
+                         + [("clusters", l) for l in CLUSTER_LOSSES])
+def test_dgp_and_loss_build_and_sample(tmp_path, dgp, loss):
+    cfg = compose_config([f"dgp={dgp}", f"loss={loss}", "logger=none", *QUICK], tmp_path)
+    trainer, module, datamodule, probe = build(cfg)
+    batch = datamodule.dgp.sample(16)
+    loss_value, _ = module.loss(module.encoder, batch)
+    assert loss_value.ndim == 0 and loss_value.isfinite()
+
+
+@pytest.mark.parametrize("conditional", options("dgp/conditional"))
+def test_every_conditional_builds_on_the_sphere(tmp_path, conditional):
+    cfg = compose_config([f"dgp/conditional={conditional}", "logger=none", *QUICK], tmp_path)
+    _, _, datamodule, _ = build(cfg)
+    batch = datamodule.dgp.sample(32)
+    assert batch["x"].shape == batch["x_pos"].shape == (32, cfg.dgp.dim)
+
+
+@pytest.mark.parametrize("option", [f"model={m}" for m in options("model")] + [f"trainer={t}" for t in options("trainer")]
+                         + [f"logger={g}" for g in options("logger")])
+def test_model_trainer_logger_options_build(tmp_path, option):
+    if option == "trainer=ddp":
+        pytest.skip("DDP launches processes; covered by the slow DDP run")
+    if option == "trainer=gpu":
+        pytest.importorskip("torch").cuda.is_available() or pytest.skip("no GPU here")
+    cfg = compose_config([option, *QUICK], tmp_path)
+    trainer, module, _, _ = build(cfg)
+    assert module.encoder(__import__("torch").randn(4, cfg.dgp.dim)).shape == (4, cfg.dgp.dim)
+
+
+BAD = [
+    (["dgp.dim=1"], "dgp.dim=1"),
+    (["dgp.conditional.kappa=-1"], "dgp.conditional.kappa=-1"),
+    (["loss=aninfonce", "dgp.conditional.lambdas=[1,2,3]"], "dgp.conditional.lambdas has 3 entries but dgp.dim=10"),
+    (["loss=aninfonce", "dgp.conditional.lambdas=[1,2,3,4,5,6,7,8,9,-1]"], "must all be positive"),
+    (["loss=aninfonce", "dgp.conditional.lambdas=trimodal"], "'trimodal' is unknown"),
+    (["loss=diet"], "Fix: add dgp=clusters"),
+    (["loss=ce"], "Fix: add dgp=clusters"),
+    (["dgp=clusters", "dgp.n_instances=10"], "dgp.n_instances=10 must be >= dgp.n_clusters=100"),
+    (["dataset.batch_size=1"], "dataset.batch_size=1"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0"),
+    (["dgp=box", "loss=aninfonce"], "is defined on the sphere only, but dgp=box"),
+    (["dgp=box", "dgp/conditional=vmf"], "is defined on the sphere only, but dgp=box"),
+    (["model.activation=swish"], "model: activation='swish' is unknown"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD)
+def test_bad_values_stop_before_any_work_with_a_named_key(tmp_path, overrides, message):
+    run_dir = tmp_path / "run"
+    cfg = compose_config(["logger=none", *QUICK, *overrides], run_dir)
+    with pytest.raises(ConfigError, match="Fix") as error:
+        train(cfg)
+    assert message in str(error.value)
+    assert not (run_dir / "results.json").exists()
+
+
+def test_cli_bad_value_prints_one_message_and_writes_nothing(tmp_path):
+    result = run_cli(["loss=diet", "dgp=sphere"], tmp_path)
+    assert result.returncode != 0
+    assert "Configuration error: loss._target_=idexp.losses.DIET needs instance indices" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "logs").rglob("results.json"))
+    assert not list((tmp_path / "logs").rglob(".hydra"))
+
+
+def test_cli_misspelled_group_lists_the_options(tmp_path):
+    result = run_cli(["loss=infonse"], tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'loss/infonse'" in result.stderr and "aninfonce" in result.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_cli_help_and_cfg_job_show_the_options(tmp_path):
+    help_text = run_cli(["--help"], tmp_path).stdout
+    assert "dgp: box, clusters, sphere" in help_text and "loss: aninfonce, ce, diet, infonce" in help_text
+    job = run_cli(["--cfg", "job", "dgp.dim=5", "dgp.conditional.kappa=50", "seed=3", "logger=csv"], tmp_path).stdout
+    assert "dim: 5" in job and "kappa: 50" in job and "CSVLogger" in job and "seed: 3" in job

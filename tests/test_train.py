@@ -1,0 +1,107 @@
+"""End-to-end runs through the real Hydra config, Lightning trainer, probe and loggers."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from idexp.results import read_results
+from idexp.train import train
+from tests.conftest import QUICK, ROOT, compose_config, run_cli
+from tests.wandb_offline import summary as offline_summary
+
+# Small enough for seconds on a CPU, hard enough that a broken loss, encoder or probe fails it.
+LEARNS = ["trainer=cpu", "dgp.dim=3", "dgp.mixing.n_candidates=2000", "dataset.batch_size=256",
+          "trainer.max_steps=400", "callbacks.probe.n_samples=2048", "model.hidden=[64,64]"]
+
+
+def test_infonce_recovers_the_latents_and_records_the_run(tmp_path):
+    cfg = compose_config([*LEARNS, "logger=csv"], tmp_path)
+    metrics = train(cfg)
+    assert metrics["probe/r2_affine"] > 0.95
+    assert metrics["probe/r2_affine"] > metrics["probe/baseline_r2_affine"] + 0.05
+    record = read_results(tmp_path)
+    assert record["status"] == "completed"
+    assert record["metrics"]["probe/r2_affine"] == metrics["probe/r2_affine"]
+    assert record["config"]["dgp"]["dim"] == 3 and record["wall_time_s"] > 0
+    assert (tmp_path / "probe.png").stat().st_size > 10_000
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    logged = (next(tmp_path.glob("csv/version_*")) / "metrics.csv").read_text()
+    assert "probe/r2_affine" in logged and "train/loss" in logged
+
+
+@pytest.mark.parametrize("overrides,keys", [
+    (["loss=aninfonce"], ["probe/lambda_corr", "probe/lambda_mae"]),
+    (["loss=ce", "dgp=clusters"], ["probe/head_r2_affine", "probe/head_r2_orthogonal"]),
+    (["loss=diet", "dgp=clusters", "loss.normalize_rows=true"], ["probe/head_r2_affine"]),
+])
+def test_loss_specific_scores_are_reported(tmp_path, overrides, keys):
+    metrics = train(compose_config([*overrides, "logger=none", *QUICK], tmp_path))
+    for key in keys + ["probe/r2_affine", "probe/mcc_pearson", "probe/baseline_r2_affine"]:
+        assert key in metrics
+    assert read_results(tmp_path)["status"] == "completed"
+
+
+def test_same_seed_same_metrics_on_cpu(tmp_path):
+    first = train(compose_config(["logger=none", "seed=7", *QUICK], tmp_path / "a"))
+    second = train(compose_config(["logger=none", "seed=7", *QUICK], tmp_path / "b"))
+    other = train(compose_config(["logger=none", "seed=8", *QUICK], tmp_path / "c"))
+    first.pop("probe/seconds"), second.pop("probe/seconds"), other.pop("probe/seconds")
+    assert first == second
+    assert first["probe/r2_affine"] != other["probe/r2_affine"]
+
+
+def test_wandb_offline_run_holds_the_probe_scores(tmp_path):
+    metrics = train(compose_config(["logger=wandb", *QUICK], tmp_path))
+    import wandb
+
+    wandb.finish()
+    runs = list(tmp_path.glob("wandb/offline-run-*"))
+    assert len(runs) == 1
+    summary = offline_summary(runs[0])
+    assert summary["probe/r2_affine"] == pytest.approx(metrics["probe/r2_affine"])
+    assert "probe/mcc_pearson" in summary and "probe/baseline_r2_affine" in summary
+
+
+def test_diverging_loss_fails_clearly_and_is_recorded(tmp_path):
+    result = run_cli(["loss=ce", "dgp=clusters", "model.output=none", "optimizer.lr=1e12", "logger=none",
+                      *QUICK, "trainer.max_steps=200"], tmp_path)
+    assert result.returncode != 0
+    assert "Training failed" in result.stderr and "Fix: lower optimizer.lr" in result.stderr
+    assert "Traceback" not in result.stderr
+    record = json.loads(next((tmp_path / "logs").rglob("results.json")).read_text())
+    assert record["status"] == "failed" and "step" in record["error"]
+
+
+def test_sigterm_leaves_a_consistent_folder(tmp_path):
+    env_args = ["logger=none", *QUICK, "trainer.max_steps=1000000", "callbacks.checkpoint.every_n_train_steps=20"]
+    import os
+
+    env = {**os.environ, "WANDB_MODE": "offline", "IDEXP_LOG_DIR": str(tmp_path / "logs")}
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *env_args], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "logs").rglob("last.ckpt")) and time.time() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    record = json.loads(next((tmp_path / "logs").rglob("results.json")).read_text())
+    assert record["status"] == "interrupted"
+    assert list((tmp_path / "logs").rglob("checkpoints/last.ckpt"))
+
+
+def test_cli_run_prints_summary_and_two_runs_never_share_a_folder(tmp_path):
+    args = ["logger=none", *QUICK]
+    first, second = run_cli(args, tmp_path), run_cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "R² affine" in first.stdout and "Run folder:" in first.stdout
+    folders = {line.split("Run folder: ")[1] for r in (first, second) for line in r.stdout.splitlines() if "Run folder:" in line}
+    assert len(folders) == 2
+    for folder in folders:
+        assert json.loads((Path(folder) / "results.json").read_text())["status"] == "completed"
