@@ -114,6 +114,7 @@ def plain_throughput(cfg, steps: int, warmup: int) -> float:
     if own := [p for p in loss.parameters() if p.requires_grad]:
         params.append({"params": own, **({"lr": loss.lr} if loss.lr else {})})
     optimizer = instantiate(cfg.optimizer)(params)
+    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None
     generator = torch.Generator().manual_seed(cfg.seed)
     for step in range(steps + warmup):
         if step == warmup:
@@ -123,6 +124,8 @@ def plain_throughput(cfg, steps: int, warmup: int) -> float:
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
     return steps / (time.perf_counter() - start)
 
 

@@ -34,13 +34,14 @@ def random_signs(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
 def sample_by_rejection(propose: Proposal, n_rows: int, device: torch.device) -> Tensor:
     """Draw one accepted candidate for each of `n_rows` rows.
 
-    Each round proposes several candidates for every still-pending row, as many as the observed
-    acceptance rate says are needed for most of them to succeed, so Python loops over a handful
-    of rounds, never over samples. Each row keeps its first accepted candidate.
+    Each round proposes several candidates for every still-pending row, as many as the acceptance
+    rate observed so far says are needed for most of them to succeed, so Python loops over a
+    handful of rounds, never over samples. Each row keeps its first accepted candidate. The rate
+    is pooled over all rounds: a late round with a few unlucky rows must not look like a rate of 0.
     """
     pending = torch.arange(n_rows, device=device)
     result: Tensor | None = None
-    copies = 1
+    copies, n_proposed, n_accepted = 1, 0, 0
     for _ in range(MAX_REJECTION_ROUNDS):
         n_pending = len(pending)
         candidates, accepted = propose(pending.repeat(copies))
@@ -56,7 +57,8 @@ def sample_by_rejection(propose: Proposal, n_rows: int, device: torch.device) ->
         pending = pending[~done]
         if len(pending) == 0:
             return result
-        copies = _copies_needed(int(accepted.sum()) / accepted.numel(), len(pending))
+        n_proposed, n_accepted = n_proposed + accepted.numel(), n_accepted + int(accepted.sum())
+        copies = _copies_needed(n_accepted / n_proposed, len(pending))
     raise RuntimeError(f"rejection sampling did not finish in {MAX_REJECTION_ROUNDS} rounds")
 
 
