@@ -15,7 +15,7 @@ from omegaconf import DictConfig, open_dict
 ROOT = Path(__file__).resolve().parents[1]
 # Small and quick, but still a real run through every component.
 QUICK = ["trainer=cpu", "trainer.max_steps=30", "trainer.log_every_n_steps=10", "dataset.batch_size=64",
-         "callbacks.probe.n_samples=512", "dgp.mixing.n_candidates=500", "model.hidden=[32,32]"]
+         "callbacks.probe.n_samples=512", "model.hidden=[32,32]"]
 
 
 @pytest.fixture(autouse=True)

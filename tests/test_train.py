@@ -16,8 +16,8 @@ from tests.conftest import QUICK, ROOT, compose_config, run_cli
 from tests.wandb_offline import summary as offline_summary
 
 # Small enough for seconds on a CPU, hard enough that a broken loss, encoder or probe fails it.
-LEARNS = ["trainer=cpu", "dgp.dim=3", "dgp.mixing.n_candidates=2000", "dataset.batch_size=256",
-          "trainer.max_steps=400", "callbacks.probe.n_samples=2048", "model.hidden=[64,64]"]
+LEARNS = ["trainer=cpu", "dgp.dim=5", "dataset.batch_size=256",
+          "trainer.max_steps=800", "callbacks.probe.n_samples=2048", "model.hidden=[128,128]"]
 
 
 def test_infonce_recovers_the_latents_and_records_the_run(tmp_path):
@@ -28,7 +28,7 @@ def test_infonce_recovers_the_latents_and_records_the_run(tmp_path):
     record = read_results(tmp_path)
     assert record["status"] == "completed"
     assert record["metrics"]["probe/r2_affine"] == metrics["probe/r2_affine"]
-    assert record["config"]["dgp"]["dim"] == 3 and record["wall_time_s"] > 0
+    assert record["config"]["dgp"]["dim"] == 5 and record["wall_time_s"] > 0
     assert (tmp_path / "probe.png").stat().st_size > 10_000
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     logged = (next(tmp_path.glob("csv/version_*")) / "metrics.csv").read_text()
