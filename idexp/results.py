@@ -26,16 +26,20 @@ class RunRecord:
     """Writes `results.json` at start ("running") and at every change of status.
 
     The file is replaced atomically (write to a temporary file, then `os.replace`), so a crash or a
-    kill at any moment leaves either the old or the new record, never a truncated one.
+    kill at any moment leaves either the old or the new record, never a truncated one. Only one
+    process writes it: in a DDP run the other ranks share the folder and pass `writer=False`.
     """
 
-    def __init__(self, run_dir: str | Path, config: dict) -> None:
+    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self.config = config
+        self.writer = writer
         self.started = time.time()
         self.write("running")
 
     def write(self, status: str, metrics: dict | None = None, error: str | None = None) -> None:
+        if not self.writer:
+            return
         record = {
             "status": status,
             "metrics": metrics or {},

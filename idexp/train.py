@@ -11,6 +11,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from idexp.callbacks import IdentifiabilityProbe
@@ -63,7 +64,8 @@ def train(cfg: DictConfig) -> dict:
     except ConfigError:
         _discard_empty_run_dir(run_dir)
         raise
-    record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True))
+    # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
+    record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0)
     for logger in trainer.loggers:
         logger.log_hyperparams(record.config)
         if hasattr(dgp := datamodule.dgp, "condition_numbers"):
@@ -133,6 +135,8 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(f"{kind}: {error}")
     finally:
         _finish_wandb()
+    if rank_zero_only.rank != 0:
+        return None
     print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples), flush=True)
     return metrics.get("probe/r2_affine")
 

@@ -50,7 +50,7 @@ def test_every_conditional_builds_on_the_sphere(tmp_path, conditional):
                          + [f"logger={g}" for g in options("logger")])
 def test_model_trainer_logger_options_build(tmp_path, option):
     if option == "trainer=ddp":
-        pytest.skip("DDP launches processes; covered by the slow DDP run")
+        pytest.skip("DDP launches processes: test_train.py runs it for real")
     if option == "trainer=gpu":
         pytest.importorskip("torch").cuda.is_available() or pytest.skip("no GPU here")
     cfg = compose_config([option, *QUICK], tmp_path)

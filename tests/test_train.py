@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -80,8 +81,6 @@ def test_diverging_loss_fails_clearly_and_is_recorded(tmp_path):
 
 def test_sigterm_leaves_a_consistent_folder(tmp_path):
     env_args = ["logger=none", *QUICK, "trainer.max_steps=1000000", "callbacks.checkpoint.every_n_train_steps=20"]
-    import os
-
     env = {**os.environ, "WANDB_MODE": "offline", "IDEXP_LOG_DIR": str(tmp_path / "logs")}
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *env_args], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -105,3 +104,14 @@ def test_cli_run_prints_summary_and_two_runs_never_share_a_folder(tmp_path):
     assert len(folders) == 2
     for folder in folders:
         assert json.loads((Path(folder) / "results.json").read_text())["status"] == "completed"
+
+
+def test_ddp_on_cpu_runs_two_ranks_and_rank_zero_alone_reports(tmp_path):
+    result = run_cli(["logger=csv", *QUICK, "trainer=ddp", "trainer.accelerator=cpu"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Starting with 2 processes" in result.stderr + result.stdout
+    assert result.stdout.count("Run folder:") == 1
+    (folder,) = [p.parent for p in (tmp_path / "logs").rglob("results.json")]
+    record = json.loads((folder / "results.json").read_text())
+    assert record["status"] == "completed" and 0 < record["metrics"]["probe/r2_affine"] <= 1
+    assert record["config"]["trainer"]["strategy"] == "ddp"
