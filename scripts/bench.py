@@ -130,15 +130,17 @@ def plain_throughput(cfg, steps: int, warmup: int) -> float:
 
 
 def overhead(overrides: list[str], steps: int, rounds: int) -> dict:
+    """Paired rounds, alternating sides, so drift in machine load hits both alike; median of the ratios."""
     plain, framework = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(rounds):  # alternate, so drift in machine load hits both sides alike
+        for _ in range(rounds):
             plain.append(plain_throughput(compose_default(overrides, Path(tmp)), steps, warmup=20))
             framework.append(lightning_throughput(compose_default(overrides, Path(tmp)), steps, warmup=20))
+    ratios = np.array(framework) / np.array(plain)
     return {"overrides": overrides, "steps": steps, "rounds": rounds,
             "plain_steps_per_s": round(float(np.median(plain)), 2),
             "idexp_steps_per_s": round(float(np.median(framework)), 2),
-            "ratio": round(float(np.median(framework) / np.median(plain)), 3)}
+            "ratio": round(float(np.median(ratios)), 3), "ratio_per_round": [round(float(r), 3) for r in ratios]}
 
 
 def probe_cost(n: int = 8192, dim: int = 10, repeats: int = 5) -> dict:
@@ -159,8 +161,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["time_to_r2", "overhead", "probe"], nargs="*")
     parser.add_argument("--probe-every", type=int, default=100)
-    parser.add_argument("--overhead-steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--overhead-steps", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     only = set(args.only or ["time_to_r2", "overhead", "probe"])

@@ -1,30 +1,19 @@
 """Feeds a synthetic DGP to Lightning, sampling every batch directly on the training device."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import lightning as L
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset
-
-
-class _BatchSizes(IterableDataset):
-    """An endless stream of batch sizes: the DataLoader only paces the loop, the DGP makes the data."""
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-
-    def __iter__(self) -> Iterator[int]:
-        while True:
-            yield self.batch_size
 
 
 class SyntheticDataModule(L.LightningDataModule):
     """Draws fresh batches from `dgp` at every step, on the device Lightning trains on.
 
-    Batches are made in `transfer_batch_to_device`, so no per-sample DataLoader work and no
-    host-to-device copies happen. Each rank gets its own generator (seed, rank), so DDP ranks see
+    Batches are made in `transfer_batch_to_device`, so no DataLoader work and no host-to-device
+    copies happen. Each rank gets its own generator (seed, rank), so DDP ranks see
     different data and a single-device run is reproducible from `seed`.
     """
 
@@ -35,8 +24,9 @@ class SyntheticDataModule(L.LightningDataModule):
         self.seed = seed
         self._generator: torch.Generator | None = None
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(_BatchSizes(self.batch_size), batch_size=None)
+    def train_dataloader(self) -> Iterator[int]:
+        # An endless stream of batch sizes paces the loop; a DataLoader would only add per-step overhead.
+        return itertools.repeat(self.batch_size)
 
     def transfer_batch_to_device(self, batch: int, device: torch.device, dataloader_idx: int) -> dict:
         if self._generator is None or self._generator.device != device:
