@@ -55,3 +55,12 @@ class RunRecord:
 
 def read_results(run_dir: str | Path) -> dict:
     return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+
+
+def completed_metrics(run_dir: str | Path) -> dict | None:
+    """The metrics of a completed run in `run_dir`, or None if there is none (or it did not finish)."""
+    try:
+        record = read_results(run_dir)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return record["metrics"] if record.get("status") == "completed" else None

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from idexp.callbacks import IdentifiabilityProbe
 from idexp.config import ConfigError, building, validate
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
-from idexp.results import RunRecord
+from idexp.results import RunRecord, completed_metrics
 
 log = logging.getLogger("idexp")
 
@@ -53,8 +53,16 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
 
 
 def train(cfg: DictConfig) -> dict:
-    """Run one configured experiment; returns the probe metrics (also in `results.json`)."""
+    """Run one configured experiment; returns the probe metrics (also in `results.json`).
+
+    In a folder that already holds a run (a re-launched sweep with a fixed `hydra.sweep.dir`, or a
+    SLURM job requeued after preemption): a completed run is skipped and its metrics returned; an
+    unfinished one resumes from `checkpoints/last.ckpt`.
+    """
     run_dir = Path(cfg.paths.output_dir)
+    if (done := completed_metrics(run_dir)) is not None:
+        log.info("%s already holds a completed run; skipping it", run_dir)
+        return done
     try:
         validate(cfg)
         trainer, module, datamodule, callbacks = build(cfg)
@@ -70,8 +78,11 @@ def train(cfg: DictConfig) -> dict:
         logger.log_hyperparams(record.config)
         if hasattr(dgp := datamodule.dgp, "condition_numbers"):
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists():
+        log.info("resuming from %s", last)
     try:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
     except NonFiniteLossError as error:
         record.write("failed", error=str(error))
         raise

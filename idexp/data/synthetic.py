@@ -23,6 +23,7 @@ class SyntheticDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self._generator: torch.Generator | None = None
+        self._resume_state: torch.Tensor | None = None
 
     def train_dataloader(self) -> Iterator[int]:
         # An endless stream of batch sizes paces the loop; a DataLoader would only add per-step overhead.
@@ -31,9 +32,25 @@ class SyntheticDataModule(L.LightningDataModule):
     def transfer_batch_to_device(self, batch: int, device: torch.device, dataloader_idx: int) -> dict:
         if self._generator is None or self._generator.device != device:
             self.dgp.to(device)
-            rank = self.trainer.global_rank if self.trainer is not None else 0
-            self._generator = torch.Generator(device).manual_seed(self.seed * 1_000 + rank)
+            self._generator = self._make_generator(device)
         return self.dgp.sample(batch, generator=self._generator)
+
+    def _make_generator(self, device: torch.device) -> torch.Generator:
+        """Seeded by (seed, rank); a resumed single-device run continues its saved stream exactly, a
+        resumed DDP run (whose checkpoint holds rank zero's state only) reseeds with the step mixed in."""
+        trainer = self.trainer
+        rank, world, step = (trainer.global_rank, trainer.world_size, trainer.global_step) if trainer else (0, 1, 0)
+        generator = torch.Generator(device).manual_seed(self.seed * 1_000 + rank + 1_000_003 * step)
+        if self._resume_state is not None and world == 1:
+            generator.set_state(self._resume_state)
+        return generator
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints, so a resumed run continues the same stream of batches."""
+        return {"generator": self._generator.get_state()} if self._generator is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume_state = state.get("generator")
 
     def probe_batch(self, n: int, device: torch.device, seed_offset: int = 1) -> dict:
         """Fresh evaluation samples from a generator that training never touches."""

@@ -1,0 +1,39 @@
+"""Re-running a configuration in its own folder: completed runs are skipped, unfinished ones resume."""
+from __future__ import annotations
+
+import csv
+import json
+
+import torch
+
+from idexp.results import read_results
+from idexp.train import train
+from tests.conftest import QUICK, compose_config
+
+STEPS = [*QUICK, "logger=csv", "trainer.log_every_n_steps=5", "callbacks.checkpoint.every_n_train_steps=10"]
+
+
+def logged_steps(version_dir) -> list[int]:
+    with (version_dir / "metrics.csv").open() as f:
+        return [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
+
+
+def test_a_completed_run_is_skipped_and_left_untouched(tmp_path):
+    first = train(compose_config(STEPS, tmp_path))
+    before = (tmp_path / "results.json").read_bytes()
+    again = train(compose_config(STEPS, tmp_path))
+    assert again == json.loads(json.dumps(first))
+    assert (tmp_path / "results.json").read_bytes() == before
+    assert len(list(tmp_path.glob("csv/version_*"))) == 1  # no second training happened
+
+
+def test_an_unfinished_run_resumes_from_its_last_checkpoint(tmp_path):
+    train(compose_config([*STEPS, "trainer.max_steps=20"], tmp_path))
+    record = read_results(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    metrics = train(compose_config([*STEPS, "trainer.max_steps=40"], tmp_path))
+    assert read_results(tmp_path)["status"] == "completed" and "probe/r2_affine" in metrics
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 40
+    first, resumed = sorted(tmp_path.glob("csv/version_*"))
+    assert max(logged_steps(first)) < 20
+    assert logged_steps(resumed) and min(logged_steps(resumed)) >= 20  # continued from step 20, no restart
