@@ -1,0 +1,65 @@
+"""Read run folders (results.json + .hydra/overrides.yaml) into one flat table, one row per run."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from idexp.results import RESULTS_FILE
+
+
+@dataclass
+class Runs:
+    completed: pd.DataFrame                              # config keys (dotted), overrides, probe metrics
+    unfinished: list[dict] = field(default_factory=list)  # folder, status, error: listed, never averaged
+    varied: list[str] = field(default_factory=list)       # override keys taking several values (not the seed)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value if not isinstance(value, list) else str(value)
+    return flat
+
+
+def _overrides(run_dir: Path) -> dict[str, str]:
+    """The command-line overrides of a run (`key=value`), e.g. the swept axes of a multirun job."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    items = yaml.safe_load(path.read_text()) if path.exists() else []
+    return dict(item.lstrip("+~").split("=", 1) for item in items or [] if "=" in item)
+
+
+def collect_runs(folders: list[str | Path]) -> Runs:
+    """Every run under `folders` (searched recursively); completed ones in a DataFrame, the rest listed."""
+    rows, unfinished = [], []
+    for folder in folders:
+        if not Path(folder).exists():
+            raise FileNotFoundError(f"{folder} does not exist. Fix: pass a sweep or run folder, e.g. logs/train/multiruns/<stamp>")
+        for path in sorted(Path(folder).rglob(RESULTS_FILE)):
+            record = json.loads(path.read_text())
+            run_dir = path.parent
+            if record.get("status") != "completed":
+                unfinished.append({"folder": str(run_dir), "status": record.get("status"), "error": record.get("error", "")})
+                continue
+            overrides = _overrides(run_dir)
+            rows.append({"folder": str(run_dir), **_flatten(record.get("config", {})),
+                         **{f"override:{k}": v for k, v in overrides.items()}, **_scalars(record["metrics"]),
+                         "wall_time_s": record.get("wall_time_s")})
+    completed = pd.DataFrame(rows)
+    return Runs(completed, unfinished, _varied_overrides(completed))
+
+
+def _scalars(metrics: dict) -> dict:
+    return {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
+
+
+def _varied_overrides(runs: pd.DataFrame) -> list[str]:
+    columns = [c for c in runs.columns if c.startswith("override:") and c not in ("override:seed", "override:dgp.seed")]
+    return [c.removeprefix("override:") for c in columns if runs[c].nunique(dropna=False) > 1]

@@ -1,0 +1,33 @@
+"""One plot per swept setting: each metric's mean against the setting's values."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def plot_ablations(table: pd.DataFrame, varied: list[str], out: Path) -> list[Path]:
+    metrics = [c for c in table.columns if c.startswith("_probe/")]
+    paths = []
+    for key in varied:
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        for metric in metrics:
+            points = table.sort_values(key, key=_numeric_first)
+            ax.plot(points[key].astype(str), points[metric], marker="o", label=metric.removeprefix("_probe/"))
+        ax.set_xlabel(key)
+        ax.set_ylabel("score (R², MCC in %)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"ablation_{key.replace('/', '_')}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _numeric_first(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column, errors="coerce").fillna(float("inf"))

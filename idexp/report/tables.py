@@ -1,0 +1,51 @@
+"""Group runs by the swept settings, mean ± std over seeds, and put the papers' numbers beside ours."""
+from __future__ import annotations
+
+import pandas as pd
+
+from idexp.report.collect import Runs
+from idexp.report.paper import PaperTable
+
+DEFAULT_METRICS = {"R²_a z̃→z": "probe/r2_affine", "R²_o z̃→z": "probe/r2_orthogonal",
+                   "MAE_o z̃→z": "probe/sv_mae", "MCC": "probe/mcc_pearson"}
+PERCENT = ("r2", "mcc", "corr")  # printed ×100, as the papers print them
+
+
+def _is_percent(metric: str) -> bool:
+    return any(tag in metric for tag in PERCENT)
+
+
+def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: PaperTable | None = None) -> pd.DataFrame:
+    """One row per combination of swept settings: n seeds, mean and std of each metric, paper value, difference."""
+    metrics = metrics or (paper.metrics if paper else DEFAULT_METRICS)
+    frame = runs.completed
+    missing = [key for key in metrics.values() if key not in frame.columns]
+    metrics = {label: key for label, key in metrics.items() if key in frame.columns}
+    if not metrics:
+        raise ValueError(f"none of the metrics {missing} is in these runs")
+    keys = [f"override:{key}" for key in runs.varied] or ["_all"]
+    frame = frame.assign(_all="all")
+    rows = []
+    for values, group in frame.groupby(keys, dropna=False, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        row = {key.removeprefix("override:"): value for key, value in zip(keys, values)}
+        row["seeds"] = len(group)
+        reference = paper.lookup(group.iloc[0]) if paper else None
+        for label, key in metrics.items():
+            scale = 100.0 if _is_percent(key) else 1.0
+            mean, std = group[key].mean() * scale, group[key].std(ddof=0) * scale
+            row[label] = f"{mean:.1f}±{std:.1f}" if scale == 100 else f"{mean:.3f}±{std:.3f}"
+            if paper is not None:
+                value = None if reference is None else reference.get(label)
+                row[f"{label} paper"] = "–" if value is None else value
+                row[f"{label} Δ"] = "–" if value is None else (f"{mean - value:+.1f}" if scale == 100 else f"{mean - value:+.3f}")
+            row[f"_{key}"] = mean
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns=["_all"], errors="ignore")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    visible = [c for c in table.columns if not c.startswith("_")]
+    lines = ["| " + " | ".join(visible) + " |", "|" + "---|" * len(visible)]
+    lines += ["| " + " | ".join(str(row[c]) for c in visible) + " |" for _, row in table.iterrows()]
+    return "\n".join(lines)
