@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# CE paper, Table 2 (DIET): normalised (loss.normalize_rows=true) and unnormalised W, baseline and
+# ablations over N, d, |C|, κ and the conditional; usage, SEEDS and OUT as in reproduce_ce_table3.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-0,1,2}
+OUT=${OUT:-logs/sweeps/ce_table2}
+sweep() { python train.py -m experiment=ce_table2 seed="$SEEDS" loss.normalize_rows=true,false hydra.sweep.dir="$OUT/$1" "${@:2}"; }
+sweep baseline "$@"
+sweep instances dgp.n_instances=100000 "$@"
+sweep dim dgp.dim=10,20 "$@"
+sweep clusters dgp.n_clusters=10,1000 "$@"
+sweep kappa dgp.conditional.kappa=5,50 "$@"
+sweep conditional dgp/conditional=laplace,normal "$@"
+python -m idexp.report "$OUT" --table ce_table2 --out "docs/results/ce_table2"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# CE paper, Table 5 (DIET, normalised W): cluster vectors from a uniform, projected Laplace or projected
+# normal distribution; usage, SEEDS and OUT as in reproduce_ce_table3.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-0,1,2}
+OUT=${OUT:-logs/sweeps/ce_table5}
+python train.py -m experiment=ce_table5 seed="$SEEDS" loss.normalize_rows=true \
+  dgp/marginal@dgp.cluster_marginal=uniform,laplace,normal hydra.sweep.dir="$OUT/marginals" "$@"
+python -m idexp.report "$OUT" --table ce_table5 --out "docs/results/ce_table5"

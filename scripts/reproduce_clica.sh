@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# cl-ica: InfoNCE on the sphere (vMF) and the Lp form on the box (Laplace with p=1, normal with p=2);
+# usage, SEEDS and OUT as in reproduce_ce_table3.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-0,1,2}
+OUT=${OUT:-logs/sweeps/clica}
+python train.py -m experiment=clica seed="$SEEDS" hydra.sweep.dir="$OUT/sphere_vmf" "$@"
+python train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp \
+  dgp/conditional=laplace,normal hydra.sweep.dir="$OUT/box" "$@"
+python -m idexp.report "$OUT" --out "docs/results/clica"

@@ -1,0 +1,61 @@
+"""Real multiruns through Hydra's joblib and submitit launchers, then the table builder on their folders."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from idexp.report.__main__ import main as report
+from tests.conftest import QUICK, run_cli
+
+TINY = ["logger=none", *QUICK, "trainer.max_steps=20", "callbacks.checkpoint.every_n_train_steps=10"]
+
+
+def results(sweep_dir) -> dict:
+    return {path.parent.name: json.loads(path.read_text()) for path in sweep_dir.rglob("results.json")}
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_a_2x2_sweep_runs_every_job_and_the_table_averages_them(tmp_path, launcher, capsys):
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", f"launcher={launcher}", *TINY, "seed=0,1", "dgp.dim=3,4", f"hydra.sweep.dir={sweep}"],
+                     tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = results(sweep)
+    assert len(runs) == 4 and all(r["status"] == "completed" for r in runs.values())
+    for run_dir in {p.parent for p in sweep.rglob("results.json")}:
+        assert (run_dir / ".hydra" / "config.yaml").exists()
+
+    assert report([str(sweep), "--out", str(tmp_path / "report")]) == 0
+    table = (tmp_path / "report" / "table.csv").read_text().splitlines()
+    assert table[0].startswith("dgp.dim,seeds,")
+    assert [row.split(",")[:2] for row in table[1:]] == [["3", "2"], ["4", "2"]]
+    for dim, row in zip((3, 4), table[1:]):
+        r2 = [r["metrics"]["probe/r2_affine"] for r in runs.values() if r["config"]["dgp"]["dim"] == dim]
+        assert row.split(",")[2].startswith(f"{100 * sum(r2) / 2:.1f}±")
+    assert (tmp_path / "report" / "table.tex").exists() and (tmp_path / "report" / "ablation_dgp.dim.png").exists()
+    capsys.readouterr()
+
+
+def test_relaunching_a_sweep_skips_its_completed_runs(tmp_path):
+    args = ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert run_cli(args, tmp_path).returncode == 0
+    first = {name: r["wall_time_s"] for name, r in results(tmp_path / "sweep").items()}
+    again = run_cli(args, tmp_path)
+    assert again.returncode == 0 and again.stderr.count("already holds a completed run") + again.stdout.count(
+        "already holds a completed run") == 2
+    assert {name: r["wall_time_s"] for name, r in results(tmp_path / "sweep").items()} == first
+
+
+def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tmp_path, capsys):
+    assert report([str(tmp_path)]) == 1
+    assert "no completed run" in capsys.readouterr().err
+    assert report([str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "results.json").write_text(json.dumps({"status": "failed", "error": "NaN at step 7", "metrics": {}}))
+    assert report([str(tmp_path)]) == 1
+    assert "not averaged (failed)" in capsys.readouterr().err
