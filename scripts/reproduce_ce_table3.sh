@@ -13,7 +13,8 @@ OUT=${OUT:-logs/sweeps/ce_table3}
 sweep() { python train.py -m experiment=ce_table3 seed="$SEEDS" hydra.sweep.dir="$OUT/$1" "${@:2}"; }
 sweep baseline "$@"
 sweep dim dgp.dim=10,20 "$@"
-sweep clusters dgp.n_clusters=10,1000,10000 "$@"
+sweep clusters dgp.n_clusters=10,1000 "$@"
+sweep clusters_10k dgp.n_clusters=10000 dgp.n_instances=10000 "$@"  # every cluster needs an instance
 sweep kappa dgp.conditional.kappa=5,50 "$@"
 sweep conditional dgp/conditional=laplace,normal "$@"
 python -m idexp.report "$OUT" --table ce_table3 --out "docs/results/ce_table3"

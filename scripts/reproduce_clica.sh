@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/clica}
 python train.py -m experiment=clica seed="$SEEDS" hydra.sweep.dir="$OUT/sphere_vmf" "$@"
-python train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp \
-  dgp/conditional=laplace,normal hydra.sweep.dir="$OUT/box" "$@"
+python train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=1 \
+  dgp/conditional=laplace hydra.sweep.dir="$OUT/box_laplace" "$@"
+python train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=2 \
+  dgp/conditional=normal hydra.sweep.dir="$OUT/box_normal" "$@"
 python -m idexp.report "$OUT" --out "docs/results/clica"

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from idexp.report.__main__ import main as report
-from tests.conftest import QUICK, run_cli
+from idexp.train import train
+from tests.conftest import QUICK, ROOT, compose_config, run_cli
 
 TINY = ["logger=none", *QUICK, "trainer.max_steps=20", "callbacks.checkpoint.every_n_train_steps=10"]
 
@@ -59,3 +57,13 @@ def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tm
     (tmp_path / "0" / "results.json").write_text(json.dumps({"status": "failed", "error": "NaN at step 7", "metrics": {}}))
     assert report([str(tmp_path)]) == 1
     assert "not averaged (failed)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (ROOT / "idexp" / "conf" / "experiment").glob("*.yaml")))
+@pytest.mark.parametrize("scale", ["quick", "paper"])
+def test_every_experiment_composes_at_both_scales_and_runs_a_few_steps(tmp_path, experiment, scale):
+    cfg = compose_config([f"experiment={experiment}", f"scale={scale}", "logger=none"], tmp_path)
+    assert cfg.table and cfg.trainer.max_steps >= 1000
+    if scale == "quick":
+        metrics = train(compose_config([f"experiment={experiment}", "logger=none", *QUICK, "trainer.max_steps=5"], tmp_path))
+        assert "probe/r2_affine" in metrics
