@@ -40,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     markdown = to_markdown(table)
     out = args.out or args.folders[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{paper.name if paper else 'Ablation'}: {len(runs.completed)} runs"
-    (out / "table.md").write_text(f"# {title}\n\n{markdown}\n")
+    hours = runs.completed["wall_time_s"].sum() / 3600
+    title = (f"{paper.name if paper else 'Ablation'}: {len(runs.completed)} runs, "
+             f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
+    unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
+    (out / "table.md").write_text(f"# {title}\n\n{markdown}\n"
+                                  + (f"\nNot averaged (unfinished or failed):\n{unfinished}" if unfinished else ""))
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)
     (out / "table.tex").write_text(visible.to_latex(index=False))

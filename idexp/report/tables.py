@@ -47,5 +47,7 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
 def to_markdown(table: pd.DataFrame) -> str:
     visible = [c for c in table.columns if not c.startswith("_")]
     lines = ["| " + " | ".join(visible) + " |", "|" + "---|" * len(visible)]
-    lines += ["| " + " | ".join(str(row[c]) for c in visible) + " |" for _, row in table.iterrows()]
+    # A swept key a row did not override shows "–": that row keeps the preset's value.
+    lines += ["| " + " | ".join(str(row[c]) if pd.notna(row[c]) else "–" for c in visible) + " |"
+              for _, row in table.iterrows()]
     return "\n".join(lines)
