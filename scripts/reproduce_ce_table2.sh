@@ -3,13 +3,14 @@
 # ablations over N, d, |C|, κ and the conditional; usage, SEEDS and OUT as in reproduce_ce_table3.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/ce_table2}
-sweep() { python train.py -m experiment=ce_table2 seed="$SEEDS" loss.normalize_rows=true,false hydra.sweep.dir="$OUT/$1" "${@:2}"; }
+sweep() { "$PY" train.py -m experiment=ce_table2 seed="$SEEDS" loss.normalize_rows=true,false hydra.sweep.dir="$OUT/$1" "${@:2}"; }
 sweep baseline "$@"
 sweep instances dgp.n_instances=100000 "$@"
 sweep dim dgp.dim=10,20 "$@"
 sweep clusters dgp.n_clusters=10,1000 "$@"
 sweep kappa dgp.conditional.kappa=5,50 "$@"
 sweep conditional dgp/conditional=laplace,normal "$@"
-python -m idexp.report "$OUT" --table ce_table2 --out "docs/results/ce_table2"
+"$PY" -m idexp.report "$OUT" --table ce_table2 --out "docs/results/ce_table2"

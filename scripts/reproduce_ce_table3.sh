@@ -8,13 +8,14 @@
 # re-launch with the same OUT skips completed runs and resumes unfinished ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/ce_table3}
-sweep() { python train.py -m experiment=ce_table3 seed="$SEEDS" hydra.sweep.dir="$OUT/$1" "${@:2}"; }
+sweep() { "$PY" train.py -m experiment=ce_table3 seed="$SEEDS" hydra.sweep.dir="$OUT/$1" "${@:2}"; }
 sweep baseline "$@"
 sweep dim dgp.dim=10,20 "$@"
 sweep clusters dgp.n_clusters=10,1000 "$@"
 sweep clusters_10k dgp.n_clusters=10000 dgp.n_instances=10000 "$@"  # every cluster needs an instance
 sweep kappa dgp.conditional.kappa=5,50 "$@"
 sweep conditional dgp/conditional=laplace,normal "$@"
-python -m idexp.report "$OUT" --table ce_table3 --out "docs/results/ce_table3"
+"$PY" -m idexp.report "$OUT" --table ce_table3 --out "docs/results/ce_table3"

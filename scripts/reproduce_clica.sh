@@ -3,11 +3,12 @@
 # usage, SEEDS and OUT as in reproduce_ce_table3.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/clica}
-python train.py -m experiment=clica seed="$SEEDS" hydra.sweep.dir="$OUT/sphere_vmf" "$@"
-python train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=1 \
+"$PY" train.py -m experiment=clica seed="$SEEDS" hydra.sweep.dir="$OUT/sphere_vmf" "$@"
+"$PY" train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=1 \
   dgp/conditional=laplace hydra.sweep.dir="$OUT/box_laplace" "$@"
-python train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=2 \
+"$PY" train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=2 \
   dgp/conditional=normal hydra.sweep.dir="$OUT/box_normal" "$@"
-python -m idexp.report "$OUT" --out "docs/results/clica"
+"$PY" -m idexp.report "$OUT" --out "docs/results/clica"
