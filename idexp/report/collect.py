@@ -18,12 +18,12 @@ class Runs:
     varied: list[str] = field(default_factory=list)       # override keys taking several values (not the seed)
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
+def flatten(tree: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
+            flat.update(flatten(value, name + "."))
         else:
             flat[name] = value if not isinstance(value, list) else str(value)
     return flat
@@ -49,7 +49,7 @@ def collect_runs(folders: list[str | Path]) -> Runs:
                 unfinished.append({"folder": str(run_dir), "status": record.get("status"), "error": record.get("error", "")})
                 continue
             overrides = _overrides(run_dir)
-            rows.append({"folder": str(run_dir), **_flatten(record.get("config", {})),
+            rows.append({"folder": str(run_dir), **flatten(record.get("config", {})),
                          **{f"override:{k}": v for k, v in overrides.items()}, **_scalars(record["metrics"]),
                          "wall_time_s": record.get("wall_time_s")})
     completed = pd.DataFrame(rows)

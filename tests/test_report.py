@@ -1,0 +1,32 @@
+"""The papers' rows are found from the settings of real composed experiment configs."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from idexp.report.collect import flatten
+from idexp.report.paper import PAPER_TABLES
+from tests.conftest import compose_config
+
+
+@pytest.mark.parametrize("experiment,overrides,table,column,expected", [
+    ("ce_table3", [], "ce_table3", "R² z̃→z", 99.8),
+    ("ce_table3", ["dgp.dim=20"], "ce_table3", "R² z̃→z", 82.1),
+    ("ce_table3", ["dgp.conditional.kappa=50"], "ce_table3", "R² z̃→z", 65.5),
+    ("ce_table3", ["dgp/conditional=laplace"], "ce_table3", "R² z̃→z", 85.4),
+    ("ce_table3", ["dgp.n_clusters=10000", "dgp.n_instances=10000"], "ce_table3", "R² z̃→z", 99.8),
+    ("ce_table2", ["dgp.n_clusters=10"], "ce_table2", "R²_a w_i→v_c", 99.0),
+    ("ce_table5", ["dgp/marginal@dgp.cluster_marginal=laplace"], "ce_table5", "R²_o z̃→z", 98.7),
+    ("aninfonce", ["dgp.conditional.lambdas=linspace"], "aninfonce", "MCC", 99.0),
+])
+def test_paper_rows_are_matched_by_the_run_settings(tmp_path, experiment, overrides, table, column, expected):
+    cfg = compose_config([f"experiment={experiment}", *overrides], tmp_path)
+    run = pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    assert PAPER_TABLES[table].lookup(run)[column] == expected
+
+
+def test_a_row_the_paper_does_not_report_has_no_paper_value(tmp_path):
+    cfg = compose_config(["experiment=ce_table3", "dgp.dim=7"], tmp_path)
+    run = pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    assert PAPER_TABLES["ce_table3"].lookup(run) is None
