@@ -37,7 +37,8 @@ def test_infonce_recovers_the_latents_and_records_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,keys", [
-    (["loss=aninfonce"], ["probe/lambda_corr", "probe/lambda_mae"]),
+    (["loss=aninfonce"], ["probe/lambda_corr", "probe/lambda_mae", "probe/r2_affine_high_lambda"]),
+    (["dgp/conditional=anisotropic"], ["probe/r2_affine_high_lambda", "probe/r2_affine_low_lambda"]),
     (["loss=ce", "dgp=clusters"], ["probe/head_r2_affine", "probe/head_r2_orthogonal"]),
     (["loss=diet", "dgp=clusters", "loss.normalize_rows=true"], ["probe/head_r2_affine"]),
 ])

@@ -49,6 +49,7 @@ class IdentifiabilityProbe(L.Callback):
         metrics |= _prefixed("probe/baseline_", identifiability_scores(observations, latents, self.train_fraction))
         metrics |= self._head_scores(pl_module.loss, trainer.datamodule.dgp)
         metrics |= self._lambda_scores(pl_module.loss, trainer.datamodule.dgp)
+        metrics |= self._concentration_split(metrics["probe/r2_affine_per_dim"], trainer.datamodule.dgp)
         metrics["probe/seconds"] = time.perf_counter() - started
         self.metrics = metrics
 
@@ -81,6 +82,17 @@ class IdentifiabilityProbe(L.Callback):
         agreement = lambda_agreement(learned, true)
         return {"probe/lambda_corr": agreement["corr"], "probe/lambda_mae": agreement["mae"],
                 "probe/lambda_learned": learned.tolist(), "probe/lambda_true": true.tolist()}
+
+    @staticmethod
+    def _concentration_split(r2_per_dim: list[float], dgp) -> dict:
+        """Anisotropic DGPs: per-latent R² averaged over the high-Λ ("content") and low-Λ ("style") latents,
+        where AnInfoNCE claims to recover what InfoNCE loses."""
+        true = getattr(dgp, "ground_truth_lambdas", None)
+        if true is None or float(true.min()) == float(true.max()):
+            return {}
+        true, r2 = _numpy(true), np.asarray(r2_per_dim)
+        high = true >= np.median(true)
+        return {"probe/r2_affine_high_lambda": float(r2[high].mean()), "probe/r2_affine_low_lambda": float(r2[~high].mean())}
 
     @staticmethod
     def _log(trainer: L.Trainer, metrics: dict, figure_path: Path | None) -> None:

@@ -72,7 +72,8 @@ CE_TABLE5 = PaperTable("CE Table 5 (DIET, cluster-vector distribution)", DIET_ME
      {"R²_o z̃→z": 98.2, "R²_o w_i→v_c": 99.2, "MAE_o z̃→z": 0.01, "R²_a z̃→z": 99.2, "R²_a w_i→v_c": 99.8}),
 ])
 
-ANINFONCE_METRICS = {"R²": "probe/r2_affine", "MCC": "probe/mcc_pearson", "Λ corr": "probe/lambda_corr"}
+ANINFONCE_METRICS = {"R²": "probe/r2_affine", "R² high Λ": "probe/r2_affine_high_lambda",
+                     "R² low Λ": "probe/r2_affine_low_lambda", "MCC": "probe/mcc_pearson", "Λ corr": "probe/lambda_corr"}
 ANINFONCE = PaperTable("AnInfoNCE synthetic (official logs)", ANINFONCE_METRICS, [
     ({"loss._target_": "idexp.losses.AnInfoNCE", "dgp.conditional.lambdas": "bimodal"}, {"R²": 99.7, "MCC": 68.4}),
     ({"loss._target_": "idexp.losses.AnInfoNCE", "dgp.conditional.lambdas": "linspace"}, {"R²": 99.8, "MCC": 99.0, "Λ corr": 99.98}),
