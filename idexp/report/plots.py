@@ -11,13 +11,17 @@ import pandas as pd  # noqa: E402
 
 
 def plot_ablations(table: pd.DataFrame, varied: list[str], out: Path) -> list[Path]:
+    """For each swept key: the rows that vary it plus the baseline row (no swept key set), at the values they ran with."""
     metrics = [c for c in table.columns if c.startswith("_probe/")]
     paths = []
     for key in varied:
+        others = [k for k in varied if k != key]
+        baseline = table[others].isna().all(axis=1) if others else False
+        points = table[table[key].notna() | baseline].sort_values(f"_x:{key}", key=_numeric_first)
+        labels = points[f"_x:{key}"].map(lambda value: "base" if pd.isna(value) else str(value))
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         for metric in metrics:
-            points = table.sort_values(key, key=_numeric_first)
-            ax.plot(points[key].astype(str), points[metric], marker="o", label=metric.removeprefix("_probe/"))
+            ax.plot(labels, points[metric], marker="o", label=metric.removeprefix("_probe/"))
         ax.set_xlabel(key)
         ax.set_ylabel("score (R², MCC in %)")
         ax.legend(fontsize=7)

@@ -30,6 +30,8 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
         values = values if isinstance(values, tuple) else (values,)
         row = {key.removeprefix("override:"): value for key, value in zip(keys, values)}
         row["seeds"] = len(group)
+        for key in runs.varied:  # the value each row actually ran with, for plots (also where the preset set it)
+            row[f"_x:{key}"] = group.iloc[0].get(key, row[key])
         reference = paper.lookup(group.iloc[0]) if paper else None
         for label, key in metrics.items():
             scale = 100.0 if _is_percent(key) else 1.0
