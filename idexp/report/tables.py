@@ -36,7 +36,10 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
         for label, key in metrics.items():
             scale = 100.0 if _is_percent(key) else 1.0
             mean, std = group[key].mean() * scale, group[key].std(ddof=0) * scale
-            row[label] = f"{mean:.1f}±{std:.1f}" if scale == 100 else f"{mean:.3f}±{std:.3f}"
+            if group[key].isna().all():  # a metric these runs do not have (e.g. Λ for InfoNCE)
+                row[label] = "–"
+            else:
+                row[label] = f"{mean:.1f}±{std:.1f}" if scale == 100 else f"{mean:.3f}±{std:.3f}"
             if paper is not None:
                 value = None if reference is None else reference.get(label)
                 row[f"{label} paper"] = "–" if value is None else value
