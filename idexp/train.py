@@ -78,11 +78,12 @@ def train(cfg: DictConfig) -> dict:
         logger.log_hyperparams(record.config)
         if hasattr(dgp := datamodule.dgp, "condition_numbers"):
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.exists():
-        log.info("resuming from %s", last)
+    resume = run_dir / "checkpoints" / "last.ckpt"
+    resume = resume if resume.exists() else None
+    if resume:
+        log.info("resuming from %s", resume)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     except NonFiniteLossError as error:
         record.write("failed", error=str(error))
         raise

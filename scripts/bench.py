@@ -25,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from idexp.metrics import affine_r2, identifiability_scores
+from idexp.module import IdentifiabilityModule
 from idexp.train import build
 
 
@@ -110,11 +111,11 @@ def plain_throughput(cfg, steps: int, warmup: int) -> float:
     """The hand-written loop a researcher would otherwise use: same components, no framework."""
     torch.manual_seed(cfg.seed)
     dgp, encoder, loss = instantiate(cfg.dgp), instantiate(cfg.model), instantiate(cfg.loss)
-    params = [{"params": encoder.parameters()}]
-    if own := [p for p in loss.parameters() if p.requires_grad]:
-        params.append({"params": own, **({"lr": loss.lr} if loss.lr else {})})
-    optimizer = instantiate(cfg.optimizer)(params)
-    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.get("scheduler") else None
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    # The same parameter groups and schedule as idexp builds, without the Lightning loop around them.
+    configured = IdentifiabilityModule(encoder, loss, instantiate(cfg.optimizer), scheduler).configure_optimizers()
+    optimizer, scheduler = ((configured["optimizer"], configured["lr_scheduler"]["scheduler"])
+                            if isinstance(configured, dict) else (configured, None))
     generator = torch.Generator().manual_seed(cfg.seed)
     for step in range(steps + warmup):
         if step == warmup:
