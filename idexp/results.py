@@ -30,9 +30,10 @@ class RunRecord:
     process writes it: in a DDP run the other ranks share the folder and pass `writer=False`.
     """
 
-    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True, overrides: list[str] = ()) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self.config = config
+        self.overrides = list(overrides)  # the command line's `key=value`s: a sweep job's axes
         self.writer = writer
         self.started = time.time()
         self.write("running")
@@ -45,6 +46,7 @@ class RunRecord:
             "metrics": metrics or {},
             "wall_time_s": round(time.time() - self.started, 3),
             "config": self.config,
+            "overrides": self.overrides,
         }
         if error is not None:
             record["error"] = error
@@ -57,10 +59,33 @@ def read_results(run_dir: str | Path) -> dict:
     return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
 
 
-def completed_metrics(run_dir: str | Path) -> dict | None:
-    """The metrics of a completed run in `run_dir`, or None if there is none (or it did not finish)."""
+def existing_record(run_dir: str | Path) -> dict | None:
+    """The record of the run `run_dir` already holds, or None if it holds none."""
     try:
-        record = read_results(run_dir)
+        return read_results(run_dir)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return record["metrics"] if record.get("status") == "completed" else None
+
+
+def completed_metrics(run_dir: str | Path) -> dict | None:
+    """The metrics of a completed run in `run_dir`, or None if there is none (or it did not finish)."""
+    record = existing_record(run_dir)
+    return record["metrics"] if record and record.get("status") == "completed" else None
+
+
+# Where the output goes and how it is logged may change between launches of the same run.
+NOT_PART_OF_A_RUN = ("paths", "logger")
+
+
+def config_differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
+    """`key: recorded -> current` for every setting (outside NOT_PART_OF_A_RUN) that differs."""
+    differences = []
+    for key in sorted(set(recorded) | set(current)):
+        if not prefix and key in NOT_PART_OF_A_RUN:
+            continue
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += config_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            differences.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return differences

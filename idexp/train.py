@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from idexp.callbacks import IdentifiabilityProbe
 from idexp.config import ConfigError, building, validate
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
-from idexp.results import RunRecord, completed_metrics
+from idexp.results import RunRecord, config_differences, existing_record
 
 log = logging.getLogger("idexp")
 
@@ -57,12 +57,15 @@ def train(cfg: DictConfig) -> dict:
 
     In a folder that already holds a run (a re-launched sweep with a fixed `hydra.sweep.dir`, or a
     SLURM job requeued after preemption): a completed run is skipped and its metrics returned; an
-    unfinished one resumes from `checkpoints/last.ckpt`.
+    unfinished one resumes from `checkpoints/last.ckpt`. A folder holding a run of another
+    configuration is left untouched and reported.
     """
     run_dir = Path(cfg.paths.output_dir)
-    if (done := completed_metrics(run_dir)) is not None:
-        log.info("%s already holds a completed run; skipping it", run_dir)
-        return done
+    if (previous := existing_record(run_dir)) is not None:
+        _check_same_run(previous, cfg, run_dir)
+        if previous.get("status") == "completed":
+            log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
+            return previous["metrics"]
     try:
         validate(cfg)
         trainer, module, datamodule, callbacks = build(cfg)
@@ -73,7 +76,8 @@ def train(cfg: DictConfig) -> dict:
         _discard_empty_run_dir(run_dir)
         raise
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
-    record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0)
+    record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
+                       overrides=_task_overrides())
     for logger in trainer.loggers:
         logger.log_hyperparams(record.config)
         if hasattr(dgp := datamodule.dgp, "condition_numbers"):
@@ -98,6 +102,29 @@ def train(cfg: DictConfig) -> dict:
         raise
     record.write("completed", metrics=probe.metrics)
     return probe.metrics
+
+
+def _check_same_run(previous: dict, cfg: DictConfig, run_dir: Path) -> None:
+    """Never skip, resume or overwrite a run of a different configuration (e.g. a sweep re-launched
+    into the same `hydra.sweep.dir` with other overrides, whose job numbers now mean other runs)."""
+    differences = config_differences(previous.get("config", {}), OmegaConf.to_container(cfg, resolve=True))
+    if differences:
+        _restore_hydra_files(previous, run_dir)
+        shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+        raise ConfigError(f"{run_dir} already holds a run of another configuration ({shown}). It is left as is. "
+                          "Fix: re-launch with the same overrides, or choose a new hydra.sweep.dir / hydra.run.dir.")
+
+
+def _restore_hydra_files(previous: dict, run_dir: Path) -> None:
+    """Hydra has already written this launch's config into `.hydra/`: put back the recorded run's."""
+    hydra_dir = run_dir / ".hydra"
+    if hydra_dir.is_dir():
+        OmegaConf.save(OmegaConf.create(previous.get("config", {})), hydra_dir / "config.yaml")
+        OmegaConf.save(OmegaConf.create(previous.get("overrides", [])), hydra_dir / "overrides.yaml")
+
+
+def _task_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 class RunInterrupted(RuntimeError):

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # CE paper, Table 2 (DIET): normalised (loss.normalize_rows=true) and unnormalised W, baseline and
-# ablations over N, d, |C|, κ and the conditional; usage, SEEDS and OUT as in reproduce_ce_table3.sh.
+# ablations over N, d, |C|, κ and the conditional; usage, SEEDS, OUT and ROWS as in reproduce_ce_table3.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/ce_table2}
-sweep() { "$PY" train.py -m experiment=ce_table2 seed="$SEEDS" loss.normalize_rows=true,false hydra.sweep.dir="$OUT/$1" "${@:2}"; }
+ROWS=${ROWS:-baseline instances dim clusters kappa conditional}
+sweep() {  # one ablation block, if ROWS names it
+  [[ " $ROWS " == *" $1 "* ]] || return 0
+  "$PY" train.py -m experiment=ce_table2 seed="$SEEDS" loss.normalize_rows=true,false hydra.sweep.dir="$OUT/$1" "${@:2}"
+}
 sweep baseline "$@"
 sweep instances dgp.n_instances=100000 "$@"
 sweep dim dgp.dim=10,20 "$@"

@@ -4,14 +4,19 @@
 #   bash scripts/reproduce_ce_table3.sh                                  # quick scale, local, one job at a time
 #   bash scripts/reproduce_ce_table3.sh launcher=joblib                  # quick scale, local, in parallel
 #   bash scripts/reproduce_ce_table3.sh scale=paper launcher=slurm hydra.launcher.partition=gpu
-# SEEDS (default 0,1,2) and OUT (default logs/sweeps/ce_table3) can be set in the environment. A
-# re-launch with the same OUT skips completed runs and resumes unfinished ones.
+# SEEDS (default 0,1,2), OUT (default logs/sweeps/ce_table3) and ROWS (the ablation blocks to run,
+# default all, e.g. ROWS="baseline kappa") can be set in the environment. A re-launch with the same
+# OUT and overrides skips completed runs and resumes unfinished ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/ce_table3}
-sweep() { "$PY" train.py -m experiment=ce_table3 seed="$SEEDS" hydra.sweep.dir="$OUT/$1" "${@:2}"; }
+ROWS=${ROWS:-baseline dim clusters clusters_10k kappa conditional}
+sweep() {  # one ablation block, if ROWS names it
+  [[ " $ROWS " == *" $1 "* ]] || return 0
+  "$PY" train.py -m experiment=ce_table3 seed="$SEEDS" hydra.sweep.dir="$OUT/$1" "${@:2}"
+}
 sweep baseline "$@"
 sweep dim dgp.dim=10,20 "$@"
 sweep clusters dgp.n_clusters=10,1000 "$@"

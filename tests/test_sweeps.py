@@ -48,6 +48,23 @@ def test_relaunching_a_sweep_skips_its_completed_runs(tmp_path):
     assert {name: r["wall_time_s"] for name, r in results(tmp_path / "sweep").items()} == first
 
 
+def test_relaunching_with_other_overrides_leaves_the_old_runs_untouched(tmp_path):
+    """Job numbers are positions in the sweep: seed=1,0 puts seed 1 in the folder of seed 0's run."""
+    sweep = tmp_path / "sweep"
+    assert run_cli(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path).returncode == 0
+    first = results(sweep)
+    swapped = run_cli(["-m", *TINY, "seed=1,0", f"hydra.sweep.dir={sweep}"], tmp_path)
+    output = swapped.stdout + swapped.stderr
+    for job, (old, new) in {"0": (0, 1), "1": (1, 0)}.items():
+        message = output.split(f"{sweep / job} already holds a run of another configuration (")[1].split(")")[0]
+        assert f"dgp.seed: {old} -> {new}" in message and f"; seed: {old} -> {new}" in message
+    assert "Fix: re-launch with the same overrides" in output
+    assert results(sweep) == first
+    for job, record in first.items():  # the folders still describe their own runs
+        assert (sweep / job / ".hydra" / "overrides.yaml").read_text().count(f"seed={record['config']['seed']}") == 1
+        assert "dgp" in (sweep / job / ".hydra" / "config.yaml").read_text()
+
+
 def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tmp_path, capsys):
     assert report([str(tmp_path)]) == 1
     assert "no completed run" in capsys.readouterr().err

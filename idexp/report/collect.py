@@ -1,4 +1,4 @@
-"""Read run folders (results.json + .hydra/overrides.yaml) into one flat table, one row per run."""
+"""Read run folders (their results.json) into one flat table, one row per run."""
 from __future__ import annotations
 
 import json
@@ -29,10 +29,13 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _overrides(run_dir: Path) -> dict[str, str]:
-    """The command-line overrides of a run (`key=value`), e.g. the swept axes of a multirun job."""
+def _overrides(record: dict, run_dir: Path) -> dict[str, str]:
+    """The command-line overrides of a run (`key=value`), e.g. the swept axes of a multirun job:
+    from results.json, or from `.hydra/overrides.yaml` for records written before it kept them."""
     path = run_dir / ".hydra" / "overrides.yaml"
-    items = yaml.safe_load(path.read_text()) if path.exists() else []
+    items = record.get("overrides")
+    if items is None:
+        items = yaml.safe_load(path.read_text()) if path.exists() else []
     return dict(item.lstrip("+~").split("=", 1) for item in items or [] if "=" in item)
 
 
@@ -48,7 +51,7 @@ def collect_runs(folders: list[str | Path]) -> Runs:
             if record.get("status") != "completed":
                 unfinished.append({"folder": str(run_dir), "status": record.get("status"), "error": record.get("error", "")})
                 continue
-            overrides = _overrides(run_dir)
+            overrides = _overrides(record, run_dir)
             rows.append({"folder": str(run_dir), **flatten(record.get("config", {})),
                          **{f"override:{k}": v for k, v in overrides.items()}, **_scalars(record["metrics"]),
                          "wall_time_s": record.get("wall_time_s")})
