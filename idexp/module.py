@@ -42,7 +42,7 @@ class IdentifiabilityModule(L.LightningModule):
         # bookkeeping on a CPU (≈15% of a default step); so log only on the steps that are written.
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss", loss, prog_bar=True)
-            self.log_dict({f"train/{key}": value for key, value in logs.items()})
+            self.log_dict({f"train/{key}": value() if callable(value) else value for key, value in logs.items()})
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:

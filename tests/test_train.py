@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from idexp.results import read_results
@@ -32,8 +33,10 @@ def test_infonce_recovers_the_latents_and_records_the_run(tmp_path):
     assert record["config"]["dgp"]["dim"] == 5 and record["wall_time_s"] > 0
     assert (tmp_path / "probe.png").stat().st_size > 10_000
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
-    logged = (next(tmp_path.glob("csv/version_*")) / "metrics.csv").read_text()
+    logged = pd.read_csv(next(tmp_path.glob("csv/version_*")) / "metrics.csv")
     assert "probe/r2_affine" in logged and "train/loss" in logged
+    accuracy = logged["train/loss/accuracy"].dropna()  # evaluated on the logged steps alone, every 50th
+    assert len(accuracy) == 800 // 50 and accuracy.between(0, 1).all() and accuracy.iloc[-1] > accuracy.iloc[0]
 
 
 @pytest.mark.parametrize("overrides,keys", [

@@ -1,5 +1,7 @@
 """Anisotropic InfoNCE: InfoNCE whose similarity is a learned diagonal quadratic form."""
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -47,6 +49,6 @@ class AnInfoNCE(Loss):
         logs = {
             "loss/lambda_min": lambdas.min().detach(),
             "loss/lambda_max": lambdas.max().detach(),
-            "loss/accuracy": top1_accuracy(logits, other_view),
+            "loss/accuracy": partial(top1_accuracy, logits.detach(), other_view),
         }
         return F.cross_entropy(logits, other_view), logs

@@ -10,7 +10,9 @@ class Loss(nn.Module):
     """A training objective evaluated on top of an encoder.
 
     A loss owns its own parameters (heads, concentrations, temperatures) and is called as
-    ``loss(encoder, batch) -> (scalar loss, {name: detached scalar to log})``.
+    ``loss(encoder, batch) -> (scalar loss, {name: detached scalar to log})``. A value that costs
+    real work (an argmax over the logits) is given as a zero-argument callable instead: it is
+    evaluated only on the steps that are logged.
     """
 
     requires: ClassVar[tuple[str, ...]] = ()

@@ -1,6 +1,7 @@
 """InfoNCE with in-batch negatives, with a dot-product or a negative Lp-distance similarity."""
 
 import math
+from functools import partial
 from typing import Literal
 
 import torch
@@ -55,5 +56,5 @@ class InfoNCE(Loss):
         h, h_pos = encode_pair(encoder, batch).chunk(2)
         logits = self.similarities(h, h_pos) / self.temperature
         targets = torch.arange(len(logits), device=logits.device)
-        logs = {"loss/temperature": self.temperature.detach(), "loss/accuracy": top1_accuracy(logits, targets)}
+        logs = {"loss/temperature": self.temperature.detach(), "loss/accuracy": partial(top1_accuracy, logits.detach(), targets)}
         return F.cross_entropy(logits, targets), logs

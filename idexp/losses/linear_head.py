@@ -1,5 +1,6 @@
 """Cross-entropy of a linear head on the representation: shared by supervised and instance losses."""
 
+from functools import partial
 from typing import ClassVar
 
 import torch.nn.functional as F
@@ -26,4 +27,4 @@ class LinearHeadCE(Loss):
     def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         logits = self.head(encoder(batch["x"]))
         targets = batch[self.target_key]
-        return F.cross_entropy(logits, targets), {"loss/accuracy": top1_accuracy(logits, targets)}
+        return F.cross_entropy(logits, targets), {"loss/accuracy": partial(top1_accuracy, logits.detach(), targets)}
