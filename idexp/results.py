@@ -6,6 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 RESULTS_FILE = "results.json"
@@ -30,7 +31,7 @@ class RunRecord:
     process writes it: in a DDP run the other ranks share the folder and pass `writer=False`.
     """
 
-    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True, overrides: list[str] = ()) -> None:
+    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True, overrides: Sequence[str] = ()) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self.config = config
         self.overrides = list(overrides)  # the command line's `key=value`s: a sweep job's axes
@@ -55,6 +56,11 @@ class RunRecord:
         os.replace(tmp, self.path)
 
 
+def as_recorded(value: Any) -> Any:
+    """`value` as it reads back from results.json (NaN/inf as null, dict keys as strings)."""
+    return json.loads(json.dumps(_json_safe(value)))
+
+
 def read_results(run_dir: str | Path) -> dict:
     return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
 
@@ -67,25 +73,10 @@ def existing_record(run_dir: str | Path) -> dict | None:
         return None
 
 
-def completed_metrics(run_dir: str | Path) -> dict | None:
-    """The metrics of a completed run in `run_dir`, or None if there is none (or it did not finish)."""
-    record = existing_record(run_dir)
-    return record["metrics"] if record and record.get("status") == "completed" else None
+# Overrides that change how a run is launched, logged or stored, not what it computes.
+NOT_SWEPT = ("launcher", "logger", "paths", "hydra")
 
 
-# Where the output goes and how it is logged may change between launches of the same run.
-NOT_PART_OF_A_RUN = ("paths", "logger")
-
-
-def config_differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
-    """`key: recorded -> current` for every setting (outside NOT_PART_OF_A_RUN) that differs."""
-    differences = []
-    for key in sorted(set(recorded) | set(current)):
-        if not prefix and key in NOT_PART_OF_A_RUN:
-            continue
-        old, new = recorded.get(key), current.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            differences += config_differences(old, new, f"{prefix}{key}.")
-        elif old != new:
-            differences.append(f"{prefix}{key}: {old!r} -> {new!r}")
-    return differences
+def run_overrides(items: Sequence[str]) -> list[str]:
+    """The `key=value` overrides that define a run (a sweep job's axes), without NOT_SWEPT ones."""
+    return [item for item in items if item.lstrip("+~").replace("/", ".").split(".")[0].split("=")[0] not in NOT_SWEPT]

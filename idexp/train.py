@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from idexp.callbacks import IdentifiabilityProbe
 from idexp.config import ConfigError, building, validate
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
-from idexp.results import RunRecord, config_differences, existing_record
+from idexp.relaunch import RunFolderTaken, check_same_run
+from idexp.results import RunRecord, existing_record
 
 log = logging.getLogger("idexp")
 
@@ -61,13 +62,13 @@ def train(cfg: DictConfig) -> dict:
     configuration is left untouched and reported.
     """
     run_dir = Path(cfg.paths.output_dir)
-    if (previous := existing_record(run_dir)) is not None:
-        _check_same_run(previous, cfg, run_dir)
-        if previous.get("status") == "completed":
-            log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
-            return previous["metrics"]
     try:
         validate(cfg)
+        if (previous := existing_record(run_dir)) is not None:
+            check_same_run(previous, cfg, _task_overrides(), run_dir)
+            if previous.get("status") == "completed":
+                log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
+                return previous["metrics"]
         trainer, module, datamodule, callbacks = build(cfg)
         probe = callbacks.get("probe")
         if not isinstance(probe, IdentifiabilityProbe):
@@ -102,25 +103,6 @@ def train(cfg: DictConfig) -> dict:
         raise
     record.write("completed", metrics=probe.metrics)
     return probe.metrics
-
-
-def _check_same_run(previous: dict, cfg: DictConfig, run_dir: Path) -> None:
-    """Never skip, resume or overwrite a run of a different configuration (e.g. a sweep re-launched
-    into the same `hydra.sweep.dir` with other overrides, whose job numbers now mean other runs)."""
-    differences = config_differences(previous.get("config", {}), OmegaConf.to_container(cfg, resolve=True))
-    if differences:
-        _restore_hydra_files(previous, run_dir)
-        shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
-        raise ConfigError(f"{run_dir} already holds a run of another configuration ({shown}). It is left as is. "
-                          "Fix: re-launch with the same overrides, or choose a new hydra.sweep.dir / hydra.run.dir.")
-
-
-def _restore_hydra_files(previous: dict, run_dir: Path) -> None:
-    """Hydra has already written this launch's config into `.hydra/`: put back the recorded run's."""
-    hydra_dir = run_dir / ".hydra"
-    if hydra_dir.is_dir():
-        OmegaConf.save(OmegaConf.create(previous.get("config", {})), hydra_dir / "config.yaml")
-        OmegaConf.save(OmegaConf.create(previous.get("overrides", [])), hydra_dir / "overrides.yaml")
 
 
 def _task_overrides() -> list[str]:
@@ -170,6 +152,8 @@ def main(cfg: DictConfig) -> float | None:
         kind = "Configuration error" if isinstance(error, ConfigError) else f"Training failed (see {run_dir / 'results.json'})"
         if multirun:  # one bad job must not stop the rest of a sweep; its results.json says why
             log.error("%s: %s", kind, error)
+            if isinstance(error, RunFolderTaken):
+                raise  # Hydra finishes the other jobs, then the sweep exits non-zero
             return None
         sys.exit(f"{kind}: {error}")
     finally:

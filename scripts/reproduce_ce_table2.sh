@@ -6,11 +6,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/ce_table2}
-ROWS=${ROWS:-baseline instances dim clusters kappa conditional}
-sweep() {  # one ablation block, if ROWS names it
-  [[ " $ROWS " == *" $1 "* ]] || return 0
-  "$PY" train.py -m experiment=ce_table2 seed="$SEEDS" loss.normalize_rows=true,false hydra.sweep.dir="$OUT/$1" "${@:2}"
-}
+EXPERIMENT=ce_table2 COMMON=(loss.normalize_rows=true,false)
+BLOCKS="baseline instances dim clusters kappa conditional"
+PAPER_ONLY="instances"  # N=10^5: a 10^5-way head, seconds per step on a CPU
+source scripts/rows.sh
 sweep baseline "$@"
 sweep instances dgp.n_instances=100000 "$@"
 sweep dim dgp.dim=10,20 "$@"

@@ -5,22 +5,21 @@
 #   bash scripts/reproduce_ce_table3.sh launcher=joblib                  # quick scale, local, in parallel
 #   bash scripts/reproduce_ce_table3.sh scale=paper launcher=slurm hydra.launcher.partition=gpu
 # SEEDS (default 0,1,2), OUT (default logs/sweeps/ce_table3) and ROWS (the ablation blocks to run,
-# default all, e.g. ROWS="baseline kappa") can be set in the environment. A re-launch with the same
+# e.g. ROWS="baseline kappa"; default: all, but those marked PAPER_ONLY below unless scale=paper)
+# can be set in the environment. A re-launch with the same
 # OUT and overrides skips completed runs and resumes unfinished ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
 SEEDS=${SEEDS:-0,1,2}
 OUT=${OUT:-logs/sweeps/ce_table3}
-ROWS=${ROWS:-baseline dim clusters clusters_10k kappa conditional}
-sweep() {  # one ablation block, if ROWS names it
-  [[ " $ROWS " == *" $1 "* ]] || return 0
-  "$PY" train.py -m experiment=ce_table3 seed="$SEEDS" hydra.sweep.dir="$OUT/$1" "${@:2}"
-}
+EXPERIMENT=ce_table3 COMMON=()
+BLOCKS="baseline dim clusters clusters_10k kappa conditional"
+PAPER_ONLY="clusters_10k"  # every cluster needs an instance: a 10^4-way head, ≈17 min per run at quick scale on 2 CPU cores
+source scripts/rows.sh
 sweep baseline "$@"
 sweep dim dgp.dim=10,20 "$@"
 sweep clusters dgp.n_clusters=10,1000 "$@"
-# every cluster needs an instance; a 10^4-way head makes this row ~17 min per run at quick scale on 2 CPU cores
 sweep clusters_10k dgp.n_clusters=10000 dgp.n_instances=10000 "$@"
 sweep kappa dgp.conditional.kappa=5,50 "$@"
 sweep conditional dgp/conditional=laplace,normal "$@"

@@ -17,7 +17,10 @@ from tests.conftest import compose_config
     ("ce_table3", ["dgp/conditional=laplace"], "ce_table3", "R² z̃→z", 85.4),
     ("ce_table3", ["dgp.n_clusters=10000", "dgp.n_instances=10000"], "ce_table3", "R² z̃→z", 99.8),
     ("ce_table2", ["dgp.n_clusters=10"], "ce_table2", "R²_a w_i→v_c", 99.0),
-    ("ce_table5", ["dgp/marginal@dgp.cluster_marginal=laplace"], "ce_table5", "R²_o z̃→z", 98.7),
+    ("ce_table2", ["dgp.n_clusters=10", "loss.normalize_rows=true"], "ce_table2", "R²_o w_i→v_c", 85.7),
+    ("ce_table2", ["dgp.n_instances=100000"], "ce_table2", "R²_a z̃→z", 99.7),
+    ("ce_table2", ["dgp/conditional=normal", "loss.normalize_rows=true"], "ce_table2", "R²_o z̃→z", 98.7),
+    ("ce_table5", ["dgp/marginal@dgp.cluster_marginal=laplace", "loss.normalize_rows=true"], "ce_table5", "R²_o z̃→z", 98.7),
     ("aninfonce", ["dgp.conditional.lambdas=linspace"], "aninfonce", "MCC", 99.0),
 ])
 def test_paper_rows_are_matched_by_the_run_settings(tmp_path, experiment, overrides, table, column, expected):
@@ -30,3 +33,17 @@ def test_a_row_the_paper_does_not_report_has_no_paper_value(tmp_path):
     cfg = compose_config(["experiment=ce_table3", "dgp.dim=7"], tmp_path)
     run = pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))
     assert PAPER_TABLES["ce_table3"].lookup(run) is None
+
+
+@pytest.mark.parametrize("normalize_rows,columns", [("true", {"R²_o z̃→z", "R²_o w_i→v_c", "MAE_o z̃→z"}),
+                                                    ("false", {"R²_a z̃→z", "R²_a w_i→v_c"})])
+def test_diet_runs_get_the_paper_columns_of_their_w(tmp_path, normalize_rows, columns):
+    """The paper's o-columns come from normalised W, its a-columns from unnormalised W."""
+    cfg = compose_config(["experiment=ce_table2", f"loss.normalize_rows={normalize_rows}"], tmp_path)
+    run = pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    assert set(PAPER_TABLES["ce_table2"].lookup(run)) == columns
+
+
+def test_a_conditional_of_another_scale_is_not_the_papers_row(tmp_path):
+    cfg = compose_config(["experiment=ce_table3", "dgp/conditional=laplace", "dgp.conditional.scale=0.5"], tmp_path)
+    assert PAPER_TABLES["ce_table3"].lookup(pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))) is None

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
+import pytest
 import torch
 
+from idexp.relaunch import RunFolderTaken
 from idexp.results import read_results
 from idexp.train import train
 from tests.conftest import QUICK, compose_config
@@ -28,12 +31,35 @@ def test_a_completed_run_is_skipped_and_left_untouched(tmp_path):
 
 
 def test_an_unfinished_run_resumes_from_its_last_checkpoint(tmp_path):
-    train(compose_config([*STEPS, "trainer.max_steps=20"], tmp_path))
+    """A run stopped at step 20 of 40 (its step-20 state as last.ckpt) continues from there."""
+    keep_every_checkpoint = "callbacks.checkpoint.save_top_k=-1"  # may differ between launches of a run
+    train(compose_config([*STEPS, "trainer.max_steps=40", keep_every_checkpoint], tmp_path))
+    (step_20,) = (tmp_path / "checkpoints").glob("*step=20.ckpt")
+    shutil.copy(step_20, tmp_path / "checkpoints" / "last.ckpt")
     record = read_results(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps({**record, "status": "interrupted"}))
+
     metrics = train(compose_config([*STEPS, "trainer.max_steps=40"], tmp_path))
     assert read_results(tmp_path)["status"] == "completed" and "probe/r2_affine" in metrics
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 40
     first, resumed = sorted(tmp_path.glob("csv/version_*"))
-    assert max(logged_steps(first)) < 20
+    assert max(logged_steps(first)) >= 35
     assert logged_steps(resumed) and min(logged_steps(resumed)) >= 20  # continued from step 20, no restart
+
+
+def test_a_moved_run_folder_is_still_recognised(tmp_path):
+    """Settings derived from the folder (checkpoint dir, probe output) follow it when it moves."""
+    train(compose_config(STEPS, tmp_path / "cluster"))
+    shutil.move(tmp_path / "cluster", tmp_path / "laptop")
+    before = (tmp_path / "laptop" / "results.json").read_bytes()
+    train(compose_config(STEPS, tmp_path / "laptop"))
+    assert (tmp_path / "laptop" / "results.json").read_bytes() == before
+
+
+def test_a_folder_holding_another_configuration_is_refused_and_left_as_is(tmp_path):
+    train(compose_config(STEPS, tmp_path))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(RunFolderTaken, match=r"already holds a run of another configuration \(.*"
+                       r"trainer.max_steps: 30 -> 40.*\)\. It is left as is\. Fix: re-launch with the same overrides"):
+        train(compose_config([*STEPS, "trainer.max_steps=40"], tmp_path))
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

@@ -55,6 +55,7 @@ def test_relaunching_with_other_overrides_leaves_the_old_runs_untouched(tmp_path
     first = results(sweep)
     swapped = run_cli(["-m", *TINY, "seed=1,0", f"hydra.sweep.dir={sweep}"], tmp_path)
     output = swapped.stdout + swapped.stderr
+    assert swapped.returncode != 0  # both jobs were tried, and the sweep says it did not run them
     for job, (old, new) in {"0": (0, 1), "1": (1, 0)}.items():
         message = output.split(f"{sweep / job} already holds a run of another configuration (")[1].split(")")[0]
         assert f"dgp.seed: {old} -> {new}" in message and f"; seed: {old} -> {new}" in message

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from idexp.losses.base import Loss, encode_pair, top1_accuracy
+from idexp.losses.base import Logs, Loss, encode_pair, top1_accuracy
 
 
 def weighted_similarities(z: Tensor, lambdas: Tensor) -> Tensor:
@@ -40,7 +40,7 @@ class AnInfoNCE(Loss):
         """The current concentrations Λ̂ (detached)."""
         return F.softplus(self.raw_lambdas).detach()
 
-    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         z = encode_pair(encoder, batch)
         lambdas = F.softplus(self.raw_lambdas)
         n = len(z)

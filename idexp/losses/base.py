@@ -1,9 +1,14 @@
 """The contract shared by all training losses, and the small helpers they have in common."""
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+
+
+Logs = dict[str, Tensor | Callable[[], Tensor]]
+"""What a loss logs: {name: detached scalar, or a callable computing it on the logged steps alone}."""
 
 
 class Loss(nn.Module):
@@ -21,7 +26,7 @@ class Loss(nn.Module):
     lr: float | None = None
     """Learning rate of the loss's own parameters; None means the encoder's."""
 
-    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         raise NotImplementedError
 
 

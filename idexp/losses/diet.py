@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from idexp.losses.base import Logs
 from idexp.losses.linear_head import LinearHeadCE
 
 
@@ -33,7 +34,7 @@ class DIET(LinearHeadCE):
     def project_rows_to_sphere(self) -> None:
         self.head.weight.copy_(F.normalize(self.head.weight, dim=1))
 
-    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         if self.normalize_rows:
             self.project_rows_to_sphere()
         return super().forward(encoder, batch)

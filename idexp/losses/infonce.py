@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from idexp.losses.base import Loss, encode_pair, top1_accuracy
+from idexp.losses.base import Logs, Loss, encode_pair, top1_accuracy
 
 
 class InfoNCE(Loss):
@@ -52,7 +52,7 @@ class InfoNCE(Loss):
         # cdist defines the gradient at zero distance as 0, also on its matmul path (p = 2, large B).
         return -torch.cdist(h, h_pos, p=self.p) ** self.p
 
-    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         h, h_pos = encode_pair(encoder, batch).chunk(2)
         logits = self.similarities(h, h_pos) / self.temperature
         targets = torch.arange(len(logits), device=logits.device)

@@ -6,7 +6,7 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from idexp.losses.base import Loss, top1_accuracy
+from idexp.losses.base import Logs, Loss, top1_accuracy
 
 
 class LinearHeadCE(Loss):
@@ -24,7 +24,7 @@ class LinearHeadCE(Loss):
         """W (detached), one row per target value."""
         return self.head.weight.detach()
 
-    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         logits = self.head(encoder(batch["x"]))
         targets = batch[self.target_key]
         return F.cross_entropy(logits, targets), {"loss/accuracy": partial(top1_accuracy, logits.detach(), targets)}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from idexp.results import RESULTS_FILE
+from idexp.results import RESULTS_FILE, run_overrides
 
 
 @dataclass
@@ -30,13 +30,14 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def _overrides(record: dict, run_dir: Path) -> dict[str, str]:
-    """The command-line overrides of a run (`key=value`), e.g. the swept axes of a multirun job:
-    from results.json, or from `.hydra/overrides.yaml` for records written before it kept them."""
+    """The command-line overrides that define a run (`key=value`), e.g. the swept axes of a multirun
+    job (a `launcher=`, `logger=` or `hydra.` override changes how it ran, not what): from
+    results.json, or from `.hydra/overrides.yaml` for records written before it kept them."""
     path = run_dir / ".hydra" / "overrides.yaml"
     items = record.get("overrides")
     if items is None:
         items = yaml.safe_load(path.read_text()) if path.exists() else []
-    return dict(item.lstrip("+~").split("=", 1) for item in items or [] if "=" in item)
+    return dict(item.lstrip("+~").split("=", 1) for item in run_overrides(items or []) if "=" in item)
 
 
 def collect_runs(folders: list[str | Path]) -> Runs:

@@ -1,0 +1,76 @@
+"""Launching into a run folder that already holds a run: skip it, resume it, or refuse it.
+
+A sweep re-launched into the same `hydra.sweep.dir`, or a SLURM job requeued after preemption, finds
+its folder's `results.json`. Job folders are numbered by their position in the sweep, so a re-launch
+with other overrides (`seed=1,0` after `seed=0,1`) would find *another* run there: that one must be
+neither skipped as done, nor resumed from its checkpoint, nor overwritten.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from idexp.config import ConfigError
+from idexp.results import as_recorded, run_overrides
+
+# Settings that may change between launches of one run: where it is stored, how it is logged and
+# shown, how often it is checkpointed, and the presets of the scale it does not use.
+NOT_PART_OF_A_RUN = ("paths", "logger", "scales", "callbacks.progress", "callbacks.checkpoint",
+                     "trainer.log_every_n_steps", "trainer.enable_progress_bar")
+
+
+class RunFolderTaken(ConfigError):
+    """The run folder holds a run of another configuration; it is left as it is."""
+
+
+def check_same_run(previous: dict, cfg: DictConfig, overrides: list[str], run_dir: Path) -> None:
+    """Raise RunFolderTaken (after undoing Hydra's rewrite of `.hydra/`) if `previous` is another run."""
+    differences = config_differences(previous.get("config") or {}, _as_if_in(cfg, previous))
+    if not differences:
+        return
+    _restore_hydra_files(previous, run_dir)
+    before, now = run_overrides(previous.get("overrides") or []), run_overrides(overrides)
+    then_only, now_only = [o for o in before if o not in now], [o for o in now if o not in before]
+    shown = (f"launched with {' '.join(then_only) or 'no such override'} then, {' '.join(now_only) or 'none'} now; "
+             if "overrides" in previous and (then_only or now_only) else "")
+    shown += "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+    raise RunFolderTaken(f"{run_dir} already holds a run of another configuration ({shown}). It is left as is. "
+                         "Fix: re-launch with the same overrides (new seeds go at the end of the seed list), "
+                         "or choose a new hydra.sweep.dir / hydra.run.dir.")
+
+
+def _as_if_in(cfg: DictConfig, previous: dict) -> dict:
+    """The current config as recorded, resolved in the recorded folder (which may have moved since)."""
+    recorded_dir = (previous.get("config") or {}).get("paths", {}).get("output_dir")
+    if recorded_dir:
+        cfg = OmegaConf.merge(cfg, {"paths": {"output_dir": recorded_dir}})
+    return as_recorded(OmegaConf.to_container(cfg, resolve=True))
+
+
+def config_differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
+    """`key: recorded -> current` for every setting (outside NOT_PART_OF_A_RUN) that differs."""
+    differences = []
+    for key in sorted(set(recorded) | set(current), key=str):
+        name = f"{prefix}{key}"
+        if name in NOT_PART_OF_A_RUN:
+            continue
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += config_differences(old, new, name + ".")
+        elif old != new:
+            differences.append(f"{name}: {old!r} -> {new!r}")
+    return differences
+
+
+def _restore_hydra_files(previous: dict, run_dir: Path) -> None:
+    """Hydra has already written this launch's config into `.hydra/`: put back the recorded run's."""
+    hydra_dir = run_dir / ".hydra"
+    if not hydra_dir.is_dir():
+        return
+    OmegaConf.save(OmegaConf.create(previous.get("config") or {}), hydra_dir / "config.yaml")
+    (hydra_dir / "hydra.yaml").unlink(missing_ok=True)  # it describes the refused launch
+    if "overrides" in previous:
+        OmegaConf.save(OmegaConf.create(previous["overrides"]), hydra_dir / "overrides.yaml")
+    else:  # a record from before results.json kept them: better none than the refused launch's
+        (hydra_dir / "overrides.yaml").unlink(missing_ok=True)
