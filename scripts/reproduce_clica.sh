@@ -11,4 +11,4 @@ OUT=${OUT:-logs/sweeps/clica}
   dgp/conditional=laplace hydra.sweep.dir="$OUT/box_laplace" "$@"
 "$PY" train.py -m experiment=clica seed="$SEEDS" dgp=box model.output=none loss.metric=lp loss.p=2 \
   dgp/conditional=normal hydra.sweep.dir="$OUT/box_normal" "$@"
-"$PY" -m idexp.report "$OUT" --out "docs/results/clica"
+"$PY" -m idexp.report "$OUT" --title "cl-ica: InfoNCE, sphere/vMF (dot) and box/Laplace, box/normal (Lp)" --out "docs/results/clica"

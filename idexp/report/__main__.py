@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
     parser.add_argument("--table", choices=sorted(PAPER_TABLES), help="put this paper table's numbers beside ours")
+    parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
     args = parser.parse_args(argv)
     try:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.folders[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     hours = runs.completed["wall_time_s"].sum() / 3600
-    title = (f"{paper.name if paper else 'Ablation'}: {len(runs.completed)} runs, "
+    title = (f"{args.title or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
              f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
     unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
     (out / "table.md").write_text(f"# {title}\n\n{markdown}\n"

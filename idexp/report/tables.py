@@ -7,7 +7,7 @@ from idexp.report.collect import Runs
 from idexp.report.paper import PaperTable
 
 DEFAULT_METRICS = {"R²_a z̃→z": "probe/r2_affine", "R²_o z̃→z": "probe/r2_orthogonal",
-                   "MAE_o z̃→z": "probe/sv_mae", "MCC": "probe/mcc_pearson"}
+                   "SV-MAE z̃→z": "probe/sv_mae", "MCC": "probe/mcc_pearson"}
 PERCENT = ("r2", "mcc", "corr")  # printed ×100, as the papers print them
 
 
@@ -52,7 +52,13 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
 def to_markdown(table: pd.DataFrame) -> str:
     visible = [c for c in table.columns if not c.startswith("_")]
     lines = ["| " + " | ".join(visible) + " |", "|" + "---|" * len(visible)]
-    # A swept key a row did not override shows "–": that row keeps the preset's value.
-    lines += ["| " + " | ".join(str(row[c]) if pd.notna(row[c]) else "–" for c in visible) + " |"
-              for _, row in table.iterrows()]
+    lines += ["| " + " | ".join(_cell(row, c) for c in visible) + " |" for _, row in table.iterrows()]
     return "\n".join(lines)
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    """A swept setting a row did not override shows the preset's value in italics (or "preset")."""
+    if pd.notna(row[column]):
+        return str(row[column])
+    preset = row.get(f"_x:{column}")
+    return "preset" if preset is None or pd.isna(preset) else f"*{preset}*"
