@@ -1,6 +1,8 @@
 """The papers' rows are found from the settings of real composed experiment configs."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -47,3 +49,18 @@ def test_diet_runs_get_the_paper_columns_of_their_w(tmp_path, normalize_rows, co
 def test_a_conditional_of_another_scale_is_not_the_papers_row(tmp_path):
     cfg = compose_config(["experiment=ce_table3", "dgp/conditional=laplace", "dgp.conditional.scale=0.5"], tmp_path)
     assert PAPER_TABLES["ce_table3"].lookup(pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))) is None
+
+
+def test_a_row_that_kept_the_preset_shows_its_value_and_the_title_is_used(tmp_path, capsys):
+    from idexp.report.__main__ import main as report
+    for job, (overrides, dim) in enumerate([(["dgp.dim=3"], 3), ([], 5)]):
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "results.json").write_text(json.dumps({
+            "status": "completed", "metrics": {"probe/r2_affine": 0.5 + job / 4}, "wall_time_s": 10.0,
+            "config": {"seed": 0, "dgp": {"dim": dim}}, "overrides": ["launcher=joblib", *overrides]}))
+    assert report([str(tmp_path), "--title", "My sweep", "--out", str(tmp_path / "out")]) == 0
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert table.startswith("# My sweep: 2 runs")
+    assert "| dgp.dim | seeds |" in table and "launcher" not in table  # how it was launched is no setting
+    assert "| 3 | 1 | 50.0±0.0 |" in table and "| *5* | 1 | 75.0±0.0 |" in table
+    capsys.readouterr()
