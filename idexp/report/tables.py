@@ -46,7 +46,9 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
                 row[f"{label} Δ"] = "–" if value is None else (f"{mean - value:+.1f}" if scale == 100 else f"{mean - value:+.3f}")
             row[f"_{key}"] = mean
         rows.append(row)
-    return pd.DataFrame(rows).drop(columns=["_all"], errors="ignore")
+    table = pd.DataFrame(rows).drop(columns=["_all"], errors="ignore")
+    unreported = [label for label in metrics if paper is not None and (table[f"{label} paper"] == "–").all()]
+    return table.drop(columns=[f"{label} {suffix}" for label in unreported for suffix in ("paper", "Δ")])
 
 
 def to_markdown(table: pd.DataFrame) -> str:
