@@ -85,3 +85,15 @@ def test_every_experiment_composes_at_both_scales_and_runs_a_few_steps(tmp_path,
     if scale == "quick":
         metrics = train(compose_config([f"experiment={experiment}", "logger=none", *QUICK, "trainer.max_steps=5"], tmp_path))
         assert "probe/r2_affine" in metrics
+
+
+def test_a_multirun_over_every_experiment_runs_them_all(tmp_path):
+    """`experiment=glob(*)` from the command line, as a user sweeps every preset."""
+    experiments = sorted(p.stem for p in (ROOT / "idexp" / "conf" / "experiment").glob("*.yaml"))
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "experiment=glob(*)", "logger=none", *QUICK, "trainer.max_steps=3",
+                      f"hydra.sweep.dir={sweep}"], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = results(sweep)
+    assert sorted(r["config"]["table"] for r in runs.values()) == experiments
+    assert all(r["status"] == "completed" and "probe/r2_affine" in r["metrics"] for r in runs.values())
