@@ -12,12 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from idexp.config import ConfigError
-from idexp.results import as_recorded, run_overrides
-
-# Settings that may change between launches of one run: where it is stored, how it is logged and
-# shown, how often it is checkpointed, and the presets of the scale it does not use.
-NOT_PART_OF_A_RUN = ("paths", "logger", "scales", "callbacks.progress", "callbacks.checkpoint",
-                     "trainer.log_every_n_steps", "trainer.enable_progress_bar")
+from idexp.results import as_recorded, is_launch_setting, run_overrides
 
 
 class RunFolderTaken(ConfigError):
@@ -49,11 +44,11 @@ def _as_if_in(cfg: DictConfig, previous: dict) -> dict:
 
 
 def config_differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
-    """`key: recorded -> current` for every setting (outside NOT_PART_OF_A_RUN) that differs."""
+    """`key: recorded -> current` for every setting (but launch settings) that differs."""
     differences = []
     for key in sorted(set(recorded) | set(current), key=str):
         name = f"{prefix}{key}"
-        if name in NOT_PART_OF_A_RUN:
+        if is_launch_setting(name):
             continue
         old, new = recorded.get(key), current.get(key)
         if isinstance(old, dict) and isinstance(new, dict):

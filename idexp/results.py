@@ -5,8 +5,8 @@ import json
 import math
 import os
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 RESULTS_FILE = "results.json"
@@ -73,10 +73,19 @@ def existing_record(run_dir: str | Path) -> dict | None:
         return None
 
 
-# Overrides that change how a run is launched, logged or stored, not what it computes.
-NOT_SWEPT = ("launcher", "logger", "paths", "hydra")
+# Settings that may differ between launches of one run, so they neither tell runs apart in a table
+# nor block a re-launch: how it is launched, stored, logged, shown and checkpointed, and the presets
+# of the scale it does not use.
+LAUNCH_SETTINGS = ("launcher", "hydra", "paths", "logger", "scales", "callbacks.progress", "callbacks.checkpoint",
+                   "trainer.log_every_n_steps", "trainer.enable_progress_bar")
+
+
+def is_launch_setting(key: str) -> bool:
+    """Whether a dotted config key (or a config group, `a/b`) lies under LAUNCH_SETTINGS."""
+    key = key.replace("/", ".")
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in LAUNCH_SETTINGS)
 
 
 def run_overrides(items: Sequence[str]) -> list[str]:
-    """The `key=value` overrides that define a run (a sweep job's axes), without NOT_SWEPT ones."""
-    return [item for item in items if item.lstrip("+~").replace("/", ".").split(".")[0].split("=")[0] not in NOT_SWEPT]
+    """The `key=value` overrides that define a run (a sweep job's axes), without launch settings."""
+    return [item for item in items if not is_launch_setting(item.lstrip("+~").split("=", 1)[0])]

@@ -61,11 +61,11 @@ def train(cfg: DictConfig) -> dict:
     unfinished one resumes from `checkpoints/last.ckpt`. A folder holding a run of another
     configuration is left untouched and reported.
     """
-    run_dir = Path(cfg.paths.output_dir)
+    run_dir, overrides = Path(cfg.paths.output_dir), _task_overrides()
     try:
         validate(cfg)
         if (previous := existing_record(run_dir)) is not None:
-            check_same_run(previous, cfg, _task_overrides(), run_dir)
+            check_same_run(previous, cfg, overrides, run_dir)
             if previous.get("status") == "completed":
                 log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
                 return previous["metrics"]
@@ -78,7 +78,7 @@ def train(cfg: DictConfig) -> dict:
         raise
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
-                       overrides=_task_overrides())
+                       overrides=overrides)
     for logger in trainer.loggers:
         logger.log_hyperparams(record.config)
         if hasattr(dgp := datamodule.dgp, "condition_numbers"):

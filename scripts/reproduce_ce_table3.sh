@@ -6,8 +6,8 @@
 #   bash scripts/reproduce_ce_table3.sh scale=paper launcher=slurm hydra.launcher.partition=gpu
 # SEEDS (default 0,1,2), OUT (default logs/sweeps/ce_table3) and ROWS (the ablation blocks to run,
 # e.g. ROWS="baseline kappa"; default: all, but those marked PAPER_ONLY below unless scale=paper)
-# can be set in the environment. A re-launch with the same
-# OUT and overrides skips completed runs and resumes unfinished ones.
+# can be set in the environment. A re-launch with the same OUT and overrides skips completed runs
+# and resumes unfinished ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
