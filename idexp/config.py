@@ -9,10 +9,13 @@ same kind of message by `building`.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 from hydra.utils import get_class
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 class ConfigError(ValueError):
@@ -36,6 +39,12 @@ def _positive(cfg: DictConfig, key: str, fix: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible or incompatible setting in `cfg`."""
+    unresolvable = _resolution_error(cfg)
+    if isinstance(unresolvable, SelectorError):
+        raise unresolvable
+    seed = _get(cfg, "seed")
+    _require(isinstance(seed, int) and not isinstance(seed, bool),
+             f"seed={seed!r} must be an integer. Fix: e.g. seed=0 (a sweep: seed=0,1,2).")
     dim = _get(cfg, "dgp.dim")
     _require(isinstance(dim, int) and dim >= 2,
              f"dgp.dim={dim} is impossible: latents live on the sphere S^(d-1) or a d-box and need d >= 2. "
@@ -51,7 +60,93 @@ def validate(cfg: DictConfig) -> None:
     _require(isinstance(steps, int) and steps > 0,
              f"trainer.max_steps={steps} must be a positive number of optimisation steps. Fix: e.g. trainer.max_steps=3000.")
     _positive(cfg, "optimizer.lr", "e.g. optimizer.lr=1e-3")
-    _positive(cfg, "callbacks.probe.n_samples", "e.g. callbacks.probe.n_samples=8192")
+    _validate_probe(cfg, dim)
+    _validate_trainer(cfg)
+    _validate_widths(cfg)
+    if unresolvable is not None:  # after the checks that explain a missing value better
+        raise unresolvable
+
+
+class SelectorError(ConfigError):
+    """A setting selects an entry that does not exist (`scale=nosuch` in `${scales.${scale}.lr}`)."""
+
+
+def _resolution_error(cfg: DictConfig) -> ConfigError | None:
+    """The first `${...}` that does not resolve, as a ConfigError; a SelectorError when a setting selects a
+    missing entry, so the message names that setting and its choices rather than the key that reads it."""
+    for key in cfg:
+        if key == "hydra":  # Hydra's runtime values resolve only inside the job
+            continue
+        try:
+            value = cfg[key]
+            if OmegaConf.is_config(value):
+                OmegaConf.to_container(value, resolve=True)
+        except OmegaConfBaseException as error:
+            full_key = getattr(error, "full_key", None) or str(key)
+            raw = _raw(cfg, full_key)
+            for mapping, selector in re.findall(r"\$\{([\w.]+)\.\$\{([\w.]+)\}", raw):
+                value, choices = _get(cfg, selector), _get(cfg, mapping)
+                if OmegaConf.is_dict(choices) and value not in choices:
+                    return SelectorError(f"{selector}={value!r} is not one of the choices {', '.join(map(str, choices))} "
+                                         f"(it selects an entry of {mapping}). Fix: {selector}=<one of them>.")
+            reason = str(error).splitlines()[0]
+            return ConfigError(f"{full_key}={raw} cannot be resolved: {reason}. "
+                               f"Fix: correct {full_key} or the setting it refers to.")
+    return None
+
+
+def _raw(cfg: DictConfig, key: str) -> str:
+    """The value of `key` as written, before interpolation."""
+    parent, _, leaf = key.rpartition(".")
+    try:
+        node = OmegaConf.select(cfg, parent, throw_on_resolution_failure=False) if parent else cfg
+        return str(node._get_node(leaf)._value())
+    except Exception:
+        return "?"
+
+
+def _validate_probe(cfg: DictConfig, dim: int) -> None:
+    key = "callbacks.probe"
+    fraction, samples = _get(cfg, f"{key}.train_fraction"), _get(cfg, f"{key}.n_samples")
+    if fraction is None and samples is None:
+        return
+    _require(isinstance(fraction, (int, float)) and 0 < fraction < 1,
+             f"{key}.train_fraction={fraction} must lie strictly between 0 and 1: the probes are fitted on that share "
+             f"of the samples and scored on the rest. Fix: {key}.train_fraction=0.5 (the default).")
+    _positive(cfg, f"{key}.n_samples", f"e.g. {key}.n_samples=8192")
+    needed = max(10, dim + 2)  # an affine fit in d dimensions needs more than d + 1 points
+    fit = int(samples * fraction)
+    _require(min(fit, samples - fit) >= needed,
+             f"{key}.n_samples={samples} with train_fraction={fraction} fits the probes on {fit} samples and scores "
+             f"them on {samples - fit}; each part needs at least {needed}. Fix: {key}.n_samples=8192 (the default).")
+
+
+def _validate_trainer(cfg: DictConfig) -> None:
+    devices, accelerator = _get(cfg, "trainer.devices"), str(_get(cfg, "trainer.accelerator"))
+    if isinstance(devices, int):
+        _require(devices >= 1 or devices == -1,
+                 f"trainer.devices={devices} leaves nothing to train on. Fix: trainer.devices=1 (or -1 for all).")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        _require(torch.cuda.is_available(),
+                 f"trainer.accelerator={accelerator}, but no GPU was found (torch.cuda.is_available() is False). "
+                 "Fix: run on the CPU with trainer=cpu (or trainer.accelerator=cpu).")
+    every = _get(cfg, "callbacks.checkpoint.every_n_train_steps")
+    if _get(cfg, "callbacks.checkpoint") is not None:
+        _require(isinstance(every, int) and every >= 1,
+                 f"callbacks.checkpoint.every_n_train_steps={every} would never save a checkpoint to resume from. "
+                 "Fix: a positive number of steps, e.g. callbacks.checkpoint.every_n_train_steps=1000.")
+
+
+def _validate_widths(cfg: DictConfig) -> None:
+    hidden = _get(cfg, "model.hidden")
+    if hidden is None:
+        return
+    widths = list(hidden) if OmegaConf.is_list(hidden) or isinstance(hidden, (list, tuple)) else [hidden]
+    _require(all(isinstance(w, int) and w >= 1 for w in widths),
+             f"model.hidden={widths} has a layer of width < 1, which passes nothing on. "
+             "Fix: positive widths, e.g. model.hidden=[256,256,256] ([] for no hidden layer).")
 
 
 SPHERE_ONLY = ("idexp.dgp.VonMisesFisher", "idexp.dgp.AnisotropicNormal")
@@ -93,12 +188,21 @@ def _validate_clusters(cfg: DictConfig) -> None:
              f"Fix: set dgp.n_instances={clusters} or more.")
 
 
+# A loss head's size and the setting that fixes how many target values the data provide.
+HEAD_SIZES = {"loss.n_classes": "dgp.n_clusters", "loss.n_instances": "dgp.n_instances"}
+
+
 def _validate_loss(cfg: DictConfig) -> None:
     target = _get(cfg, "loss._target_")
     try:
         requires = set(getattr(get_class(target), "requires", ()))
     except Exception as error:  # a wrong _target_ written in a config file
         raise ConfigError(f"loss._target_={target!r} cannot be imported ({error}). Fix: choose a loss with loss=<name>.") from None
+    for head, source in HEAD_SIZES.items():
+        size, provided = _get(cfg, head), _get(cfg, source)
+        _require(size is None or provided is None or size == provided,
+                 f"{head}={size}, but the data provide {provided} values ({source}={provided}): the head needs one row "
+                 f"per value. Fix: drop the {head} override (it follows {source}), or set {source}={size}.")
     needs_clusters = requires & {"label", "instance"}
     if needs_clusters and _get(cfg, "dgp.n_clusters") is None:
         raise ConfigError(
@@ -106,6 +210,23 @@ def _validate_loss(cfg: DictConfig) -> None:
             f"which only a cluster DGP provides, but dgp.n_clusters is not set (dgp={_choice('dgp')}). "
             "Fix: add dgp=clusters.")
     _positive(cfg, "loss.temperature", "e.g. loss.temperature=0.1")
+
+
+def unread_additions(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """Keys added with `+key=value` that nothing reads: no component (`_target_`) lies on the key's path,
+    and the key is neither a config group nor Hydra's. They are kept in the record but have no effect."""
+    from hydra.core.hydra_config import HydraConfig
+
+    groups = set(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else set()
+    unread = []
+    for item in overrides:
+        key = item.removeprefix("+").split("=", 1)[0]
+        if not item.startswith("+") or "=" not in item or "/" in key or "@" in key or key in groups:
+            continue
+        parts = key.split(".")
+        if parts[0] != "hydra" and not any(_get(cfg, ".".join(parts[:i] + ["_target_"])) for i in range(1, len(parts))):
+            unread.append(key)
+    return unread
 
 
 def _choice(group: str) -> str:
@@ -116,6 +237,10 @@ def _choice(group: str) -> str:
     return "?"
 
 
+# What a constructor raises for a value it cannot use (Lightning's own kind included).
+ARGUMENT_ERRORS = (ValueError, TypeError, MisconfigurationException)
+
+
 @contextlib.contextmanager
 def building(key: str) -> Iterator[None]:
     """Turn a component's own argument check into a ConfigError that names its config key."""
@@ -123,10 +248,10 @@ def building(key: str) -> Iterator[None]:
         yield
     except ConfigError:
         raise
-    except (ValueError, TypeError) as error:
+    except ARGUMENT_ERRORS as error:
         raise ConfigError(f"{key}: {error}. Fix: correct the {key}.* values (see `python train.py --cfg job`).") from None
     except Exception as error:  # Hydra wraps constructor errors in InstantiationException
         cause = error.__cause__ or error
-        if isinstance(cause, (ValueError, TypeError)):
+        if isinstance(cause, ARGUMENT_ERRORS):
             raise ConfigError(f"{key}: {cause}. Fix: correct the {key}.* values (see `python train.py --cfg job`).") from None
         raise

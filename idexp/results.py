@@ -39,7 +39,15 @@ class RunRecord:
         self.started = time.time()
         self.write("running")
 
-    def write(self, status: str, metrics: dict | None = None, error: str | None = None) -> None:
+    def complete(self, metrics: dict, warnings: Sequence[str] = ()) -> None:
+        """"completed" means "holds its scores": a run without them is recorded as failed instead."""
+        if not metrics:
+            self.write("failed", error="the probe recorded no scores. Fix: re-launch the same command to probe the run.")
+            raise RuntimeError(f"the probe recorded no scores in {self.path}")
+        self.write("completed", metrics=metrics, warnings=warnings)
+
+    def write(self, status: str, metrics: dict | None = None, error: str | None = None,
+              warnings: Sequence[str] = ()) -> None:
         if not self.writer:
             return
         record = {
@@ -51,6 +59,8 @@ class RunRecord:
         }
         if error is not None:
             record["error"] = error
+        if warnings:
+            record["warnings"] = list(warnings)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(_json_safe(record), indent=2, allow_nan=False))
         os.replace(tmp, self.path)
@@ -74,9 +84,9 @@ def existing_record(run_dir: str | Path) -> dict | None:
 
 
 # Settings that may differ between launches of one run, so they neither tell runs apart in a table
-# nor block a re-launch: how it is launched, stored, logged, shown and checkpointed, and the presets
+# nor block a re-launch: how it is launched, stored, logged, shown, checked and checkpointed, and the presets
 # of the scale it does not use.
-LAUNCH_SETTINGS = ("launcher", "hydra", "paths", "logger", "scales", "callbacks.progress", "callbacks.checkpoint",
+LAUNCH_SETTINGS = ("launcher", "hydra", "paths", "logger", "scales", "callbacks.progress", "callbacks.checkpoint", "callbacks.loss_check",
                    "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 
 

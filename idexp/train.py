@@ -1,9 +1,11 @@
 """Entry point: compose the config, validate it, train, probe, and record the run folder."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -15,7 +17,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from idexp.callbacks import IdentifiabilityProbe
-from idexp.config import ConfigError, building, validate
+from idexp.config import ConfigError, building, unread_additions, validate
+from idexp.interrupts import ctrl_c_stops_at_step_end
+from idexp.launchers import missing_launcher_plugin
+from idexp.logger_start import LoggerStartError, logger_start_message, time_limit
+from idexp.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.relaunch import RunFolderTaken, check_same_run
 from idexp.results import RunRecord, existing_record
@@ -58,51 +64,75 @@ def train(cfg: DictConfig) -> dict:
 
     In a folder that already holds a run (a re-launched sweep with a fixed `hydra.sweep.dir`, or a
     SLURM job requeued after preemption): a completed run is skipped and its metrics returned; an
-    unfinished one resumes from `checkpoints/last.ckpt`. A folder holding a run of another
-    configuration is left untouched and reported.
+    unfinished one resumes from `checkpoints/last.ckpt` (and, if its training was complete, is only
+    probed). A folder holding a run of another configuration is left untouched and reported.
     """
     run_dir, overrides = Path(cfg.paths.output_dir), _task_overrides()
+    previous = existing_record(run_dir)
     try:
         validate(cfg)
-        if (previous := existing_record(run_dir)) is not None:
+        if previous is not None:
             check_same_run(previous, cfg, overrides, run_dir)
-            if previous.get("status") == "completed":
+            if previous.get("status") == "completed" and previous.get("metrics"):
                 log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
                 return previous["metrics"]
+        warnings = [f"+{key} is a key that nothing reads (no component under it takes it), so it has no effect. "
+                    "Fix: check its spelling against `python train.py --cfg job`." for key in unread_additions(cfg, overrides)]
+        for warning in warnings:
+            log.warning(warning)
         trainer, module, datamodule, callbacks = build(cfg)
         probe = callbacks.get("probe")
         if not isinstance(probe, IdentifiabilityProbe):
             raise ConfigError("callbacks.probe is missing: the run would produce no scores. Fix: keep callbacks=default.")
     except ConfigError:
-        _discard_empty_run_dir(run_dir)
+        if previous is None:
+            discard_new_run_dir(run_dir)
         raise
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
                        overrides=overrides)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(record.config)
-        if hasattr(dgp := datamodule.dgp, "condition_numbers"):
+    start_loggers(trainer.loggers, record)
+    if hasattr(dgp := datamodule.dgp, "condition_numbers"):
+        for logger in trainer.loggers:
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
     resume = run_dir / "checkpoints" / "last.ckpt"
     resume = resume if resume.exists() else None
     if resume:
         log.info("resuming from %s", resume)
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-    except NonFiniteLossError as error:
-        record.write("failed", error=str(error))
-        raise
-    except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, and SIGTERM via Lightning's SIGTERMException
-        _save_last_checkpoint(trainer, run_dir)
-        reason = "SIGTERM" if type(error).__name__ == "SIGTERMException" else "Ctrl-C"
-        record.write("interrupted", error=reason)
-        raise RunInterrupted(f"{reason} at step {trainer.global_step}; the last state is in "
-                             f"{run_dir / 'checkpoints' / 'last.ckpt'}") from None
-    except BaseException as error:
-        record.write("failed", error=f"{type(error).__name__}: {error}")
-        raise
-    record.write("completed", metrics=probe.metrics)
+    with ctrl_c_stops_at_step_end(lambda: _training_done(trainer)) as stop:
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+            if not probe.metrics:  # training was already complete (killed during the probe): probe it now
+                probe.on_train_end(trainer, module)
+        except NonFiniteLossError as error:
+            record.write("failed", error=str(error))
+            raise
+        except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, and SIGTERM via Lightning's SIGTERMException
+            reason = stop.reason or ("SIGTERM" if type(error).__name__ == "SIGTERMException" else "Ctrl-C")
+            if not stop.mid_step:
+                _save_last_checkpoint(trainer, run_dir)
+            record.write("interrupted", error=reason)
+            raise RunInterrupted(f"{reason} at step {trainer.global_step}; the last state is in "
+                                 f"{run_dir / 'checkpoints' / 'last.ckpt'}") from None
+        except BaseException as error:
+            if out_of_memory(error) and previous is None and trainer.global_step == 0:
+                _finish_wandb()  # before its files go
+                discard_new_run_dir(run_dir)
+                raise ConfigError(memory_message(error, cfg)) from None
+            record.write("failed", error=f"{type(error).__name__}: {error}")
+            raise
+    if rank_zero_only.rank != 0:
+        return probe.metrics
+    warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
+    record.complete(probe.metrics, warnings=warnings)
     return probe.metrics
+
+
+def _training_done(trainer: L.Trainer) -> bool:
+    try:
+        return bool(trainer.fit_loop.done)
+    except Exception:  # not set up yet
+        return False
 
 
 def _task_overrides() -> list[str]:
@@ -113,6 +143,21 @@ class RunInterrupted(RuntimeError):
     """The user or the scheduler stopped the run; the folder is consistent and marked so."""
 
 
+def start_loggers(loggers, record: RunRecord) -> None:
+    """Start every logger now, within a bounded time, so one that cannot start fails the run clearly."""
+    for logger in loggers:
+        try:
+            with time_limit(LOGGER_START_TIMEOUT_S):
+                logger.log_hyperparams(record.config)
+        except BaseException as error:
+            message = logger_start_message(logger, error)
+            record.write("failed", error=message)
+            raise LoggerStartError(message) from None
+
+
+LOGGER_START_TIMEOUT_S = 120
+
+
 def _save_last_checkpoint(trainer: L.Trainer, run_dir: Path) -> None:
     try:
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
@@ -120,18 +165,33 @@ def _save_last_checkpoint(trainer: L.Trainer, run_dir: Path) -> None:
         log.warning("could not save the last checkpoint on interrupt: %s", error)
 
 
-def _discard_empty_run_dir(run_dir: Path) -> None:
-    """A config error must leave nothing behind: drop the folder Hydra made if it holds only its own files."""
-    if run_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
+# What a launch writes into its run folder before the first training step.
+STARTUP_FILES = (".hydra", "train.log", "results.json", "results.json.tmp", "wandb", "csv", "checkpoints")
 
 
-def format_summary(metrics: dict, run_dir: Path, n_samples: int) -> str:
+def discard_new_run_dir(run_dir: Path) -> None:
+    """A run refused at start-up leaves nothing behind: remove what this launch wrote into its new folder,
+    then the folder if that emptied it (a folder the user chose keeps everything else in it)."""
+    for name in STARTUP_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+
+
+def format_summary(metrics: dict, run_dir: Path, n_samples: int, warnings: list[str] = ()) -> str:
     lines = [f"Identifiability probe on {n_samples} fresh samples (fitted on one half, scored on the other):",
              f"  {'':26s}{'trained f':>12s}{'baseline h=g':>14s}"]
     for label, key in SUMMARY_ROWS:
         lines.append(f"  {label:26s}{_fmt(metrics.get('probe/' + key)):>12s}{_fmt(metrics.get('probe/baseline_' + key)):>14s}")
     lines += [f"  {label:26s}{_fmt(metrics['probe/' + key]):>12s}" for label, key in EXTRA_ROWS if ("probe/" + key) in metrics]
+    lines += [f"Warning: {warning}" for warning in warnings]
+    if wandb_runs := sorted((run_dir / "wandb").glob("*run-*")):
+        run = wandb_runs[-1].resolve()
+        lines.append(f"W&B run: {run}" + (f" (upload: wandb sync {run})" if run.name.startswith("offline-") else ""))
     lines.append(f"Run folder: {run_dir.resolve()}")
     return "\n".join(lines)
 
@@ -140,28 +200,49 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def main() -> None:
+    """The command line: `python train.py [overrides]` (console script `idexp-train`)."""
+    if problem := missing_launcher_plugin(sys.argv[1:]):
+        sys.exit(f"Configuration error: {problem}")
+    run()
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg)
     except RunInterrupted as error:
         sys.exit(f"Interrupted: {error}")
-    except (ConfigError, NonFiniteLossError) as error:
-        kind = "Configuration error" if isinstance(error, ConfigError) else f"Training failed (see {run_dir / 'results.json'})"
+    except (ConfigError, NonFiniteLossError, LoggerStartError) as error:
+        kind = ("Configuration error" if isinstance(error, ConfigError) else
+                f"{'Logger start failed' if isinstance(error, LoggerStartError) else 'Training failed'} "
+                f"(see {run_dir / 'results.json'})")
         if multirun:  # one bad job must not stop the rest of a sweep; its results.json says why
             log.error("%s: %s", kind, error)
             if isinstance(error, RunFolderTaken):
                 raise  # Hydra finishes the other jobs, then the sweep exits non-zero
             return None
         sys.exit(f"{kind}: {error}")
+    except Exception as error:
+        if multirun:
+            raise
+        _append_traceback(run_dir)
+        sys.exit(f"Training failed: {type(error).__name__}: {error}\nThe traceback is in {run_dir / 'train.log'}; "
+                 f"the run is recorded in {run_dir / 'results.json'}.")
     finally:
         _finish_wandb()
     if rank_zero_only.rank != 0:
         return None
-    print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples), flush=True)
+    warnings = existing_record(run_dir).get("warnings", []) if existing_record(run_dir) else []
+    print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples, warnings), flush=True)
     return metrics.get("probe/r2_affine")
+
+
+def _append_traceback(run_dir: Path) -> None:
+    with contextlib.suppress(OSError), (run_dir / "train.log").open("a") as log_file:
+        traceback.print_exc(file=log_file)
 
 
 def _finish_wandb() -> None:

@@ -33,10 +33,12 @@ class IdentifiabilityProbe(L.Callback):
         self.train_fraction = train_fraction
         self.output_dir = Path(output_dir) if output_dir else None
         self.metrics: dict = {}
+        self.warnings: list[str] = []
 
     @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         started = time.perf_counter()
+        log.info("probing the encoder on %d fresh samples", self.n_samples)
         batch = trainer.datamodule.probe_batch(self.n_samples, pl_module.device)
         was_training = pl_module.training
         pl_module.eval()
@@ -52,6 +54,7 @@ class IdentifiabilityProbe(L.Callback):
         metrics |= self._concentration_split(metrics["probe/r2_affine_per_dim"], trainer.datamodule.dgp)
         metrics["probe/seconds"] = time.perf_counter() - started
         self.metrics = metrics
+        self.warnings = _below_baseline(metrics)
 
         figure_path = None
         if self.output_dir is not None:
@@ -101,6 +104,17 @@ class IdentifiabilityProbe(L.Callback):
             logger.log_metrics(scalars, step=trainer.global_step)
             if isinstance(logger, WandbLogger):
                 _log_wandb(logger, metrics, scalars, figure_path)
+
+
+def _below_baseline(metrics: dict) -> list[str]:
+    """Training that leaves f worse than the observations themselves has learned nothing useful."""
+    trained, baseline = metrics["probe/r2_affine"], metrics["probe/baseline_r2_affine"]
+    if not trained < baseline:
+        return []
+    warning = (f"the trained encoder decodes the latents worse than the untrained baseline (R² {trained:.3f} vs "
+               f"{baseline:.3f}): training did not converge. Fix: check optimizer.lr and trainer.max_steps.")
+    log.warning(warning)
+    return [warning]
 
 
 def _log_wandb(logger: WandbLogger, metrics: dict, scalars: dict, figure_path: Path | None) -> None:

@@ -35,6 +35,8 @@ class MLP(nn.Module):
         if output not in ("none", "sphere"):
             raise ValueError(f"output={output!r} is unknown; choose 'none' or 'sphere'")
         widths = [in_dim, *(int(h) * width_unit for h in hidden)]
+        if min(widths) < 1:
+            raise ValueError(f"hidden={list(hidden)} (x width_unit={width_unit}) has a layer of width < 1, which passes nothing on")
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers.append(nn.Linear(fan_in, fan_out))

@@ -1,0 +1,117 @@
+"""Bad values through the real command line: refused before any work, one message, no traceback, no folder."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from idexp.results import read_results
+from idexp.train import train
+from tests.conftest import QUICK, ROOT, compose_config, run_cli
+
+REFUSED = [
+    (["callbacks.probe.n_samples=2"], "callbacks.probe.n_samples=2 with train_fraction=0.5"),
+    (["callbacks.probe.train_fraction=0"], "callbacks.probe.train_fraction=0 must lie strictly between 0 and 1"),
+    (["callbacks.probe.train_fraction=1.5"], "callbacks.probe.train_fraction=1.5 must lie strictly between 0 and 1"),
+    (["seed=abc"], "seed='abc' must be an integer"),
+    (["hydra.run.dir=/proc/idexp/run"], "hydra.run.dir=/proc/idexp/run cannot be created"),
+    (["loss=ce", "dgp=clusters", "loss.n_classes=7"], "loss.n_classes=7, but the data provide 100 values"),
+    (["dataset.batch_size=10000000000"], "dataset.batch_size=10000000000 does not fit in memory: the first training step asked for"),
+    (["trainer=gpu"], "no GPU was found"),
+    (["trainer.devices=0"], "trainer.devices=0 leaves nothing to train on"),
+    (["model.hidden=[32,0,32]"], "model.hidden=[32, 0, 32] has a layer of width < 1"),
+    (["callbacks.checkpoint.every_n_train_steps=0"], "every_n_train_steps=0 would never save a checkpoint"),
+    (["experiment=ce_table3", "scale=nosuch"], "scale='nosuch' is not one of the choices quick, paper"),
+    (["loss=diet", "dgp=sphere"], "needs instance indices"),
+]
+if __import__("torch").cuda.is_available():
+    REFUSED = [case for case in REFUSED if case[0] != ["trainer=gpu"]]
+
+
+def assert_refused(result: subprocess.CompletedProcess, message: str, logs) -> None:
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert "Configuration error: " in result.stderr and "Fix:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not [p for p in logs.rglob("*") if p.is_file()], "a refused run left files behind"
+
+
+@pytest.mark.parametrize("overrides,message", REFUSED, ids=[" ".join(o) for o, _ in REFUSED])
+def test_bad_value_is_refused_before_any_work(tmp_path, overrides, message):
+    assert_refused(run_cli(["logger=wandb", *QUICK, *overrides], tmp_path), message, tmp_path / "logs")
+
+
+def test_an_existing_file_as_run_folder_is_refused(tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    result = run_cli(["logger=none", *QUICK, f"hydra.run.dir={taken}"], tmp_path)
+    assert_refused(result, f"hydra.run.dir={taken} is an existing file, not a folder", tmp_path / "logs")
+    assert taken.read_text() == "mine"
+
+
+def test_a_user_chosen_folder_keeps_its_own_files_when_a_run_is_refused(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    result = run_cli(["logger=none", *QUICK, f"hydra.run.dir={folder}", "dataset.batch_size=10000000000"], tmp_path)
+    assert result.returncode != 0 and "does not fit in memory" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_a_launcher_whose_extra_is_missing_names_the_extra(tmp_path):
+    hide_plugin = ("import sys; sys.modules['hydra_plugins.hydra_submitit_launcher'] = None; "
+                   f"sys.argv = ['train.py', 'launcher=submitit_local', '-m', 'logger=none']; "
+                   f"sys.path.insert(0, {str(ROOT)!r}); from idexp.train import main; main()")
+    result = subprocess.run([sys.executable, "-c", hide_plugin], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "launcher=submitit_local needs Hydra's 'submitit_local' launcher plugin" in result.stderr
+    assert "pip install -e '.[cluster]'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_an_added_key_that_nothing_reads_is_named(tmp_path, caplog):
+    cfg = compose_config(["logger=none", *QUICK, "+learning_rate=0.1", "+trainer.gradient_clip_val=1.0"], tmp_path)
+    with caplog.at_level("WARNING", logger="idexp"):
+        train(cfg)
+    record = read_results(tmp_path)
+    assert any("+learning_rate is a key that nothing reads" in w for w in record["warnings"])
+    assert not any("gradient_clip_val" in w for w in record["warnings"])  # the Trainer takes it
+    assert "+learning_rate is a key that nothing reads" in caplog.text
+
+
+def test_a_loss_that_never_falls_is_reported(tmp_path):
+    cfg = compose_config(["logger=none", *QUICK, "trainer.max_steps=60", "callbacks.loss_check.warmup_steps=40",
+                          "callbacks.loss_check.window=10", "optimizer.lr=1e-9"], tmp_path)
+    train(cfg)
+    record = read_results(tmp_path)
+    assert record["status"] == "completed"
+    assert any("the training loss has not fallen after 40 steps" in w for w in record["warnings"])
+
+
+def test_a_run_that_learns_has_no_warning(tmp_path):
+    cfg = compose_config(["logger=none", "trainer=cpu", "dgp.dim=5", "dataset.batch_size=256", "trainer.max_steps=800",
+                          "callbacks.probe.n_samples=2048", "model.hidden=[128,128]"], tmp_path)
+    train(cfg)
+    assert "warnings" not in read_results(tmp_path)
+
+
+def test_a_head_with_the_wrong_size_is_refused_in_process(tmp_path):
+    from idexp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="loss.n_instances=5, but the data provide 1000 values"):
+        train(compose_config(["logger=none", *QUICK, "loss=diet", "dgp=clusters", "loss.n_instances=5"], tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+
+
+def test_completed_without_scores_is_not_averaged(tmp_path):
+    from idexp.report.collect import collect_runs
+
+    train(compose_config(["logger=none", *QUICK], tmp_path / "good"))
+    (tmp_path / "bad").mkdir()
+    record = {**read_results(tmp_path / "good"), "metrics": {}}
+    (tmp_path / "bad" / "results.json").write_text(json.dumps(record))
+    runs = collect_runs([tmp_path])
+    assert len(runs.completed) == 1
+    assert [r["error"] for r in runs.unfinished] == ["marked completed but holds no scores: re-launch it to probe it"]
