@@ -95,6 +95,18 @@ def train(cfg: DictConfig) -> dict:
     if hasattr(dgp := datamodule.dgp, "condition_numbers"):
         for logger in trainer.loggers:
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
+    _fit_and_probe(trainer, module, datamodule, probe, record, fresh=previous is None)
+    if rank_zero_only.rank != 0:
+        return probe.metrics
+    warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
+    record.complete(probe.metrics, warnings=warnings)
+    return probe.metrics
+
+
+def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule: L.LightningDataModule,
+                   probe: IdentifiabilityProbe, record: RunRecord, fresh: bool) -> None:
+    """Train (from `last.ckpt` when there is one), then probe; every way out leaves the record true."""
+    run_dir = record.path.parent
     resume = run_dir / "checkpoints" / "last.ckpt"
     resume = resume if resume.exists() else None
     if resume:
@@ -115,17 +127,12 @@ def train(cfg: DictConfig) -> dict:
             raise RunInterrupted(f"{reason} at step {trainer.global_step}; the last state is in "
                                  f"{run_dir / 'checkpoints' / 'last.ckpt'}") from None
         except BaseException as error:
-            if out_of_memory(error) and previous is None and trainer.global_step == 0:
+            if out_of_memory(error) and fresh and trainer.global_step == 0:  # a bad value, not a fault
                 _finish_wandb()  # before its files go
                 discard_new_run_dir(run_dir)
-                raise ConfigError(memory_message(error, cfg)) from None
+                raise ConfigError(memory_message(error, record.config)) from None
             record.write("failed", error=f"{type(error).__name__}: {error}")
             raise
-    if rank_zero_only.rank != 0:
-        return probe.metrics
-    warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
-    record.complete(probe.metrics, warnings=warnings)
-    return probe.metrics
 
 
 def _training_done(trainer: L.Trainer) -> bool:
