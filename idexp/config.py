@@ -42,9 +42,7 @@ def validate(cfg: DictConfig) -> None:
     unresolvable = _resolution_error(cfg)
     if isinstance(unresolvable, SelectorError):
         raise unresolvable
-    seed = _get(cfg, "seed")
-    _require(isinstance(seed, int) and not isinstance(seed, bool),
-             f"seed={seed!r} must be an integer. Fix: e.g. seed=0 (a sweep: seed=0,1,2).")
+    _validate_seeds(cfg)
     dim = _get(cfg, "dgp.dim")
     _require(isinstance(dim, int) and dim >= 2,
              f"dgp.dim={dim} is impossible: latents live on the sphere S^(d-1) or a d-box and need d >= 2. "
@@ -60,6 +58,8 @@ def validate(cfg: DictConfig) -> None:
     _require(isinstance(steps, int) and steps > 0,
              f"trainer.max_steps={steps} must be a positive number of optimisation steps. Fix: e.g. trainer.max_steps=3000.")
     _positive(cfg, "optimizer.lr", "e.g. optimizer.lr=1e-3")
+    _positive(cfg, "loss.lr", "e.g. loss.lr=1e-2, or null for the encoder's rate")
+    _positive(cfg, "trainer.log_every_n_steps", "e.g. trainer.log_every_n_steps=50")
     _validate_probe(cfg, dim)
     _validate_trainer(cfg)
     _validate_widths(cfg)
@@ -126,17 +126,38 @@ def _validate_trainer(cfg: DictConfig) -> None:
     if isinstance(devices, int):
         _require(devices >= 1 or devices == -1,
                  f"trainer.devices={devices} leaves nothing to train on. Fix: trainer.devices=1 (or -1 for all).")
-    if accelerator in ("gpu", "cuda"):
-        import torch
-
-        _require(torch.cuda.is_available(),
-                 f"trainer.accelerator={accelerator}, but no GPU was found (torch.cuda.is_available() is False). "
-                 "Fix: run on the CPU with trainer=cpu (or trainer.accelerator=cpu).")
+    if accelerator not in ("auto", "cpu", "None"):
+        _require(_accelerator_available(accelerator),
+                 f"trainer.accelerator={accelerator}, but no {'GPU' if accelerator in ('gpu', 'cuda') else accelerator} "
+                 "was found on this machine. Fix: run on the CPU with trainer=cpu (or trainer.accelerator=cpu).")
     every = _get(cfg, "callbacks.checkpoint.every_n_train_steps")
     if _get(cfg, "callbacks.checkpoint") is not None:
         _require(isinstance(every, int) and every >= 1,
                  f"callbacks.checkpoint.every_n_train_steps={every} would never save a checkpoint to resume from. "
                  "Fix: a positive number of steps, e.g. callbacks.checkpoint.every_n_train_steps=1000.")
+
+
+def _accelerator_available(name: str) -> bool:
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    names = ("cuda", "mps") if name == "gpu" else (name,)
+    known = [n for n in names if n in AcceleratorRegistry]
+    if not known:  # not an accelerator Lightning knows: its own message lists the choices
+        return True
+    for accelerator in known:
+        with contextlib.suppress(Exception):  # TPU's check needs torch_xla: not installed is not available
+            if AcceleratorRegistry.get(accelerator).is_available():
+                return True
+    return False
+
+
+def _validate_seeds(cfg: DictConfig) -> None:
+    """Every `seed` (the run's, the DGP's, the data's) seeds numpy and torch: an integer in [0, 2^32)."""
+    for key in ("seed", *(f"{group}.seed" for group in cfg if OmegaConf.is_dict(cfg.get(group)) and group != "hydra")):
+        seed = _get(cfg, key)
+        if key == "seed" or seed is not None:
+            _require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32,
+                     f"{key}={seed!r} must be an integer from 0 to 2^32 - 1. Fix: e.g. {key}=0 (a sweep: {key}=0,1,2).")
 
 
 def _validate_widths(cfg: DictConfig) -> None:
@@ -145,7 +166,7 @@ def _validate_widths(cfg: DictConfig) -> None:
         return
     widths = list(hidden) if OmegaConf.is_list(hidden) or isinstance(hidden, (list, tuple)) else [hidden]
     _require(all(isinstance(w, int) and w >= 1 for w in widths),
-             f"model.hidden={widths} has a layer of width < 1, which passes nothing on. "
+             f"model.hidden={widths} must list positive integer widths (a width < 1 passes nothing on). "
              "Fix: positive widths, e.g. model.hidden=[256,256,256] ([] for no hidden layer).")
 
 

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from idexp.callbacks import IdentifiabilityProbe
-from idexp.config import ConfigError, building, unread_additions, validate
+from idexp.config import ARGUMENT_ERRORS, ConfigError, building, unread_additions, validate
 from idexp.interrupts import ctrl_c_stops_at_step_end
 from idexp.launchers import missing_launcher_plugin
 from idexp.logger_start import LoggerStartError, logger_start_message, time_limit
@@ -91,7 +91,13 @@ def train(cfg: DictConfig) -> dict:
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
                        overrides=overrides)
-    start_loggers(trainer.loggers, record)
+    try:
+        start_loggers(trainer.loggers, record)
+    except ConfigError:
+        if previous is None:
+            _finish_wandb()  # before its files go
+            discard_new_run_dir(run_dir)
+        raise
     if hasattr(dgp := datamodule.dgp, "condition_numbers"):
         for logger in trainer.loggers:
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
@@ -156,6 +162,10 @@ def start_loggers(loggers, record: RunRecord) -> None:
         try:
             with time_limit(LOGGER_START_TIMEOUT_S):
                 logger.log_hyperparams(record.config)
+        except ARGUMENT_ERRORS as error:  # a value it cannot take, e.g. logger.wandb.mode=sideways
+            message = f"logger: {' '.join(str(error).split())[:400]}. Fix: correct the logger.* values."
+            record.write("failed", error=message)
+            raise ConfigError(message) from None
         except BaseException as error:
             message = logger_start_message(logger, error)
             record.write("failed", error=message)

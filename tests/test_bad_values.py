@@ -15,16 +15,17 @@ REFUSED = [
     (["callbacks.probe.n_samples=2"], "callbacks.probe.n_samples=2 with train_fraction=0.5"),
     (["callbacks.probe.train_fraction=0"], "callbacks.probe.train_fraction=0 must lie strictly between 0 and 1"),
     (["callbacks.probe.train_fraction=1.5"], "callbacks.probe.train_fraction=1.5 must lie strictly between 0 and 1"),
-    (["seed=abc"], "seed='abc' must be an integer"),
+    (["seed=abc"], "seed='abc' must be an integer from 0 to 2^32 - 1"),
     (["hydra.run.dir=/proc/idexp/run"], "hydra.run.dir=/proc/idexp/run cannot be created"),
     (["loss=ce", "dgp=clusters", "loss.n_classes=7"], "loss.n_classes=7, but the data provide 100 values"),
     (["dataset.batch_size=10000000000"], "dataset.batch_size=10000000000 does not fit in memory: the first training step asked for"),
     (["trainer=gpu"], "no GPU was found"),
     (["trainer.devices=0"], "trainer.devices=0 leaves nothing to train on"),
-    (["model.hidden=[32,0,32]"], "model.hidden=[32, 0, 32] has a layer of width < 1"),
+    (["model.hidden=[32,0,32]"], "model.hidden=[32, 0, 32] must list positive integer widths"),
     (["callbacks.checkpoint.every_n_train_steps=0"], "every_n_train_steps=0 would never save a checkpoint"),
     (["experiment=ce_table3", "scale=nosuch"], "scale='nosuch' is not one of the choices quick, paper"),
     (["loss=diet", "dgp=sphere"], "needs instance indices"),
+    (["logger.wandb.mode=sideways"], "logger: 1 validation error for Settings mode Input should be 'online', 'offline'"),
 ]
 if __import__("torch").cuda.is_available():
     REFUSED = [case for case in REFUSED if case[0] != ["trainer=gpu"]]

@@ -33,6 +33,8 @@ class InfoNCE(Loss):
         super().__init__()
         if metric not in ("dot", "lp"):
             raise ValueError(f"metric must be 'dot' or 'lp', got {metric!r}")
+        if not p > 0:
+            raise ValueError(f"p={p} must be positive: -|f(x) - f(x+)|_p^p is a distance only for p > 0")
         self.metric, self.p, self.lr = metric, p, lr
         # log τ keeps a learned temperature positive; a fixed one is a buffer so it follows .to(device).
         log_temperature = torch.tensor(math.log(temperature))
