@@ -4,7 +4,8 @@ Hydra already rejects unknown groups (`loss=infonse`) and unknown keys (`dgp.dim
 composition time. What it cannot know is which *values* make sense and which groups fit
 together; that is checked here, on the composed config, before anything is instantiated.
 Constructor checks (ValueError/TypeError raised while building a component) are turned into the
-same kind of message by `building`.
+same kind of message by `building`. A single run is validated by `idexp.preflight` before Hydra makes
+its folder; each sweep job again inside the job.
 """
 from __future__ import annotations
 
