@@ -21,7 +21,9 @@ class RunFolderTaken(ConfigError):
 
 def check_same_run(previous: dict, cfg: DictConfig, overrides: list[str], run_dir: Path) -> None:
     """Raise RunFolderTaken (after undoing Hydra's rewrite of `.hydra/`) if `previous` is another run."""
-    differences = config_differences(previous.get("config") or {}, _as_if_in(cfg, previous))
+    overridden = [item.lstrip("+~").split("=", 1)[0].replace("/", ".")
+                  for item in [*(previous.get("overrides") or []), *overrides]]
+    differences = config_differences(previous.get("config") or {}, _as_if_in(cfg, previous), overridden)
     if not differences:
         return
     _restore_hydra_files(previous, run_dir)
@@ -43,19 +45,28 @@ def _as_if_in(cfg: DictConfig, previous: dict) -> dict:
     return as_recorded(OmegaConf.to_container(cfg, resolve=True))
 
 
-def config_differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
-    """`key: recorded -> current` for every setting (but launch settings) that differs."""
+def config_differences(recorded: dict, current: dict, overridden: list[str] = (), prefix: str = "") -> list[str]:
+    """`key: recorded -> current` for every setting (but launch settings) that differs.
+
+    A key that only one side has comes from another version of idexp (a setting added or removed
+    since) at its default value: it is not a difference unless a launch set it on the command line.
+    """
     differences = []
     for key in sorted(set(recorded) | set(current), key=str):
         name = f"{prefix}{key}"
-        if is_launch_setting(name):
+        if is_launch_setting(name) or (key not in recorded or key not in current) and not _set_by(name, overridden):
             continue
         old, new = recorded.get(key), current.get(key)
         if isinstance(old, dict) and isinstance(new, dict):
-            differences += config_differences(old, new, name + ".")
+            differences += config_differences(old, new, overridden, name + ".")
         elif old != new:
             differences.append(f"{name}: {old!r} -> {new!r}")
     return differences
+
+
+def _set_by(name: str, overridden: list[str]) -> bool:
+    """Whether a command-line override set `name`, a setting inside it, or the group it belongs to."""
+    return any(name == key or name.startswith(key + ".") or key.startswith(name + ".") for key in overridden)
 
 
 def _restore_hydra_files(previous: dict, run_dir: Path) -> None:

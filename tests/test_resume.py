@@ -63,3 +63,18 @@ def test_a_folder_holding_another_configuration_is_refused_and_left_as_is(tmp_pa
                        r"trainer.max_steps: 30 -> 40.*\)\. It is left as is\. Fix: re-launch with the same overrides"):
         train(compose_config([*STEPS, "trainer.max_steps=40"], tmp_path))
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_a_setting_added_since_the_run_at_its_default_is_the_same_run(tmp_path):
+    """A folder written by an older idexp, whose config lacks a key added since, is still skipped."""
+    train(compose_config(STEPS, tmp_path))
+    record = read_results(tmp_path)
+    del record["config"]["callbacks"]["probe"]["train_fraction"], record["config"]["dgp"]["conditional"]["kappa"]
+    record["config"]["dgp"]["retired_setting"] = 3  # and one removed since
+    (tmp_path / "results.json").write_text(json.dumps(record))
+    before = (tmp_path / "results.json").read_bytes()
+    train(compose_config(STEPS, tmp_path))
+    assert (tmp_path / "results.json").read_bytes() == before  # skipped as completed
+
+    with pytest.raises(RunFolderTaken, match=r"dgp.conditional.kappa: None -> 20"):  # set on the command line now
+        train(compose_config([*STEPS, "dgp.conditional.kappa=20"], tmp_path))
