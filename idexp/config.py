@@ -44,6 +44,8 @@ def validate(cfg: DictConfig) -> None:
     if isinstance(unresolvable, SelectorError):
         raise unresolvable
     _validate_seeds(cfg)
+    _require(isinstance(_get(cfg, "train"), bool) or _get(cfg, "train") is None,
+             f"train={_get(cfg, 'train')!r} must be true or false. Fix: train=false to only probe, train=true to train.")
     dim = _get(cfg, "dgp.dim")
     _require(isinstance(dim, int) and dim >= 2,
              f"dgp.dim={dim} is impossible: latents live on the sphere S^(d-1) or a d-box and need d >= 2. "

@@ -101,10 +101,18 @@ def train(cfg: DictConfig) -> dict:
     if hasattr(dgp := datamodule.dgp, "condition_numbers"):
         for logger in trainer.loggers:
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
-    _fit_and_probe(trainer, module, datamodule, probe, record, fresh=previous is None)
+    if cfg.get("train", True):
+        _fit_and_probe(trainer, module, datamodule, probe, record, fresh=previous is None)
+    else:  # probe only: the encoder as initialised (or loaded) scores what the architecture gives for free
+        probe.run(trainer, module, datamodule)
+        for logger in trainer.loggers:  # fit would have flushed them
+            logger.finalize("success")
     if rank_zero_only.rank != 0:
         return probe.metrics
-    warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
+    if cfg.get("train", True):
+        for warning in probe.warnings:
+            log.warning(warning)
+        warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
     record.complete(probe.metrics, warnings=warnings)
     return probe.metrics
 
@@ -121,7 +129,7 @@ def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
             if not probe.metrics:  # training was already complete (killed during the probe): probe it now
-                probe.on_train_end(trainer, module)
+                probe.run(trainer, module, datamodule)
         except NonFiniteLossError as error:
             record.write("failed", error=str(error))
             raise
@@ -199,9 +207,9 @@ def discard_new_run_dir(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-def format_summary(metrics: dict, run_dir: Path, n_samples: int, warnings: list[str] = ()) -> str:
+def format_summary(metrics: dict, run_dir: Path, n_samples: int, warnings: list[str] = (), trained: bool = True) -> str:
     lines = [f"Identifiability probe on {n_samples} fresh samples (fitted on one half, scored on the other):",
-             f"  {'':26s}{'trained f':>12s}{'baseline h=g':>14s}"]
+             f"  {'':26s}{'trained f' if trained else 'untrained f':>12s}{'baseline h=g':>14s}"]
     for label, key in SUMMARY_ROWS:
         lines.append(f"  {label:26s}{_fmt(metrics.get('probe/' + key)):>12s}{_fmt(metrics.get('probe/baseline_' + key)):>14s}")
     lines += [f"  {label:26s}{_fmt(metrics['probe/' + key]):>12s}" for label, key in EXTRA_ROWS if ("probe/" + key) in metrics]
@@ -253,7 +261,8 @@ def run(cfg: DictConfig) -> float | None:
     if rank_zero_only.rank != 0:
         return None
     warnings = existing_record(run_dir).get("warnings", []) if existing_record(run_dir) else []
-    print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples, warnings), flush=True)
+    print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples, warnings, trained=cfg.get("train", True)),
+          flush=True)
     return metrics.get("probe/r2_affine")
 
 

@@ -119,3 +119,13 @@ def test_ddp_on_cpu_runs_two_ranks_and_rank_zero_alone_reports(tmp_path):
     record = json.loads((folder / "results.json").read_text())
     assert record["status"] == "completed" and 0 < record["metrics"]["probe/r2_affine"] <= 1
     assert record["config"]["trainer"]["strategy"] == "ddp"
+
+
+def test_train_false_probes_the_initial_encoder_without_training(tmp_path):
+    metrics = train(compose_config(["logger=csv", "train=false", *QUICK], tmp_path))
+    record = read_results(tmp_path)
+    assert record["status"] == "completed" and record["config"]["train"] is False and "warnings" not in record
+    assert 0 < metrics["probe/r2_affine"] < metrics["probe/baseline_r2_affine"]  # a random MLP loses information
+    assert not (tmp_path / "checkpoints").exists()
+    logged = pd.read_csv(next(tmp_path.glob("csv/version_*")) / "metrics.csv")
+    assert "probe/r2_affine" in logged and "train/loss" not in logged

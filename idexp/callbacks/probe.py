@@ -35,11 +35,15 @@ class IdentifiabilityProbe(L.Callback):
         self.metrics: dict = {}
         self.warnings: list[str] = []
 
-    @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.run(trainer, pl_module, trainer.datamodule)
+
+    @rank_zero_only
+    def run(self, trainer: L.Trainer, pl_module: L.LightningModule, datamodule: L.LightningDataModule) -> None:
+        """Probe `pl_module`'s encoder: after training, or on its own (`train=false`, a finished run re-probed)."""
         started = time.perf_counter()
         log.info("probing the encoder on %d fresh samples", self.n_samples)
-        batch = trainer.datamodule.probe_batch(self.n_samples, pl_module.device)
+        batch = datamodule.probe_batch(self.n_samples, pl_module.device)
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
@@ -49,9 +53,9 @@ class IdentifiabilityProbe(L.Callback):
 
         metrics = _prefixed("probe/", identifiability_scores(codes, latents, self.train_fraction))
         metrics |= _prefixed("probe/baseline_", identifiability_scores(observations, latents, self.train_fraction))
-        metrics |= self._head_scores(pl_module.loss, trainer.datamodule.dgp)
-        metrics |= self._lambda_scores(pl_module.loss, trainer.datamodule.dgp)
-        metrics |= self._concentration_split(metrics["probe/r2_affine_per_dim"], trainer.datamodule.dgp)
+        metrics |= self._head_scores(pl_module.loss, datamodule.dgp)
+        metrics |= self._lambda_scores(pl_module.loss, datamodule.dgp)
+        metrics |= self._concentration_split(metrics["probe/r2_affine_per_dim"], datamodule.dgp)
         metrics["probe/seconds"] = time.perf_counter() - started
         self.metrics = metrics
         self.warnings = _below_baseline(metrics)
@@ -59,7 +63,7 @@ class IdentifiabilityProbe(L.Callback):
         figure_path = None
         if self.output_dir is not None:
             figure_path = self.output_dir / "probe.png"
-            plot_probe(codes, latents, self.train_fraction, metrics, figure_path, _lambdas(pl_module.loss, trainer.datamodule.dgp))
+            plot_probe(codes, latents, self.train_fraction, metrics, figure_path, _lambdas(pl_module.loss, datamodule.dgp))
         self._log(trainer, metrics, figure_path)
 
     def _head_scores(self, loss, dgp) -> dict:
@@ -107,13 +111,13 @@ class IdentifiabilityProbe(L.Callback):
 
 
 def _below_baseline(metrics: dict) -> list[str]:
-    """Training that leaves f worse than the observations themselves has learned nothing useful."""
+    """Training that leaves f worse than the observations themselves has learned nothing useful
+    (kept in `warnings`; meaningful only for a trained encoder, so the caller reports it)."""
     trained, baseline = metrics["probe/r2_affine"], metrics["probe/baseline_r2_affine"]
     if not trained < baseline:
         return []
     warning = (f"the trained encoder decodes the latents worse than the untrained baseline (R² {trained:.3f} vs "
                f"{baseline:.3f}): training did not converge. Fix: check optimizer.lr and trainer.max_steps.")
-    log.warning(warning)
     return [warning]
 
 
