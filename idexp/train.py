@@ -7,6 +7,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
+from warnings import filterwarnings
 
 import hydra
 import lightning as L
@@ -227,6 +228,8 @@ def _fmt(value) -> str:
 
 def main() -> None:
     """The command line: `python train.py [overrides]` (console script `idexp-train`)."""
+    # conf/ and conf/local/ are optional places for the user's own presets (see conf/README.md)
+    filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=.* is not available")
     if problem := missing_launcher_plugin(sys.argv[1:]):
         sys.exit(f"Configuration error: {problem}")
     run()

@@ -113,3 +113,17 @@ def test_cli_help_and_cfg_job_show_the_options(tmp_path):
     assert "dgp: box, clusters, sphere" in help_text and "loss: aninfonce, ce, diet, infonce" in help_text
     job = run_cli(["--cfg", "job", "dgp.dim=5", "dgp.conditional.kappa=50", "seed=3", "logger=csv"], tmp_path).stdout
     assert "dim: 5" in job and "kappa: 50" in job and "CSVLogger" in job and "seed: 3" in job
+
+
+def test_users_own_presets_in_conf_and_conf_local_are_found(tmp_path):
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "mine.yaml").write_text("# @package _global_\ndgp:\n  dim: 7\n")
+    (tmp_path / "conf" / "local" / "launcher").mkdir(parents=True)
+    (tmp_path / "conf" / "local" / "launcher" / "site.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - joblib\nhydra:\n  launcher:\n    n_jobs: 1\n")
+    job = run_cli(["--cfg", "job", "experiment=mine"], tmp_path)
+    assert job.returncode == 0 and "dim: 7" in job.stdout, job.stderr
+    hydra = run_cli(["--cfg", "hydra", "launcher=site"], tmp_path)
+    assert hydra.returncode == 0 and "n_jobs: 1" in hydra.stdout and "JoblibLauncher" in hydra.stdout, hydra.stderr
+    elsewhere = run_cli(["--cfg", "job"], tmp_path / "conf")  # no conf/ there: no warning, the packaged defaults
+    assert elsewhere.returncode == 0 and "not available" not in elsewhere.stderr
