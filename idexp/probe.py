@@ -1,0 +1,71 @@
+"""Re-score a run from its checkpoint, without training: `python -m idexp.probe RUN_DIR [options]`.
+
+The run's recorded config rebuilds its components, `checkpoints/last.ckpt` restores the encoder and
+the loss (heads, Λ), and the probe runs as at the end of training, on the same fresh samples unless
+the options change them. The scores go to RUN_DIR/rescore/ (results.json, probe.png); the run's own
+results.json and probe.png are left as they are.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from idexp.config import ConfigError, validate
+from idexp.results import RESULTS_FILE, as_recorded, existing_record
+from idexp.train import build, format_summary
+
+
+def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fraction: float | None = None) -> dict:
+    """Probe the checkpointed encoder of `run_dir`; returns the metrics (also in `out`/results.json)."""
+    record = existing_record(run_dir)
+    if record is None or not record.get("config"):
+        raise ConfigError(f"{run_dir / RESULTS_FILE} is missing or unreadable, so the run's config is unknown. "
+                          "Fix: pass a run folder that training wrote (it holds results.json and checkpoints/).")
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    if not checkpoint.exists():
+        raise ConfigError(f"{checkpoint} does not exist: the run saved no state to probe. "
+                          "Fix: re-launch the run's own command to train it first.")
+    cfg = OmegaConf.create(record["config"])
+    probe = {"output_dir": str(out), **({"n_samples": n_samples} if n_samples else {}),
+             **({"train_fraction": train_fraction} if train_fraction else {})}
+    # Probing needs no logger, no cluster and no training strategy: one process on what this machine has.
+    cfg = OmegaConf.merge(cfg, {"paths": {"output_dir": str(run_dir)}, "logger": {}, "train": False,
+                                "callbacks": {"probe": probe},
+                                "trainer": {"accelerator": "auto", "devices": 1, "strategy": "auto"}})
+    validate(cfg)
+    trainer, module, datamodule, callbacks = build(cfg)
+    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+    out.mkdir(parents=True, exist_ok=True)
+    callbacks["probe"].run(trainer, module, datamodule)
+    metrics = callbacks["probe"].metrics
+    (out / RESULTS_FILE).write_text(json.dumps(as_recorded(
+        {"status": "completed", "metrics": metrics, "checkpoint": str(checkpoint), "probe": probe}), indent=2))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m idexp.probe", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="a run folder (results.json, checkpoints/last.ckpt)")
+    parser.add_argument("--n-samples", type=int, help="fresh samples to probe on (default: the run's)")
+    parser.add_argument("--train-fraction", type=float, help="share the probes are fitted on (default: the run's)")
+    parser.add_argument("--out", type=Path, help="where to write results.json and probe.png (default: RUN_DIR/rescore)")
+    args = parser.parse_args(argv)
+    out = args.out or args.run_dir / "rescore"
+    try:
+        metrics = rescore(args.run_dir, out, args.n_samples, args.train_fraction)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    n_samples = args.n_samples or existing_record(args.run_dir)["config"]["callbacks"]["probe"]["n_samples"]
+    print(format_summary(metrics, out, n_samples))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

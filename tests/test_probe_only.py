@@ -1,0 +1,44 @@
+"""`python -m idexp.probe RUN_DIR`: a finished run re-scored from its checkpoint, without training."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from idexp.probe import main as rescore
+from idexp.results import read_results
+from idexp.train import train
+from tests.conftest import QUICK, ROOT, compose_config
+
+
+def without_time(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "probe/seconds"}
+
+
+def test_rescoring_a_run_reproduces_its_scores_and_leaves_the_run_as_is(tmp_path, capsys):
+    train(compose_config(["logger=wandb", "loss=ce", "dgp=clusters", *QUICK], tmp_path))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "wandb" not in p.parts}
+    assert rescore([str(tmp_path)]) == 0
+    rescored = json.loads((tmp_path / "rescore" / "results.json").read_text())
+    assert without_time(rescored["metrics"]) == without_time(read_results(tmp_path)["metrics"])
+    assert "probe/head_r2_affine" in rescored["metrics"]  # the head came back from the checkpoint too
+    assert (tmp_path / "rescore" / "probe.png").exists() and "R² affine" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_rescoring_with_other_probe_settings_through_the_cli(tmp_path):
+    train(compose_config(["logger=none", *QUICK], tmp_path / "run"))
+    result = subprocess.run([sys.executable, "-m", "idexp.probe", str(tmp_path / "run"), "--n-samples", "1024",
+                             "--out", str(tmp_path / "again")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Identifiability probe on 1024 fresh samples" in result.stdout
+    assert json.loads((tmp_path / "again" / "results.json").read_text())["probe"]["n_samples"] == 1024
+
+
+def test_rescoring_a_folder_without_a_run_or_checkpoint_says_what_is_missing(tmp_path, capsys):
+    assert rescore([str(tmp_path)]) == 2
+    assert "results.json is missing" in capsys.readouterr().err
+    train(compose_config(["logger=none", *QUICK], tmp_path))
+    (tmp_path / "checkpoints" / "last.ckpt").unlink()
+    assert rescore([str(tmp_path)]) == 2
+    assert "last.ckpt does not exist" in capsys.readouterr().err
