@@ -90,10 +90,17 @@ LAUNCH_SETTINGS = ("launcher", "hydra", "paths", "logger", "scales", "callbacks.
                    "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 
 
+# A node of this name, wherever it sits, holds settings of how a component executes, not of what it
+# computes: a datamodule keeps its DataLoader settings (workers, pinning, prefetch) under `loader`, and
+# they count as launch settings without an entry in LAUNCH_SETTINGS.
+EXECUTION_NODE = "loader"
+
+
 def is_launch_setting(key: str) -> bool:
-    """Whether a dotted config key (or a config group, `a/b`) lies under LAUNCH_SETTINGS."""
+    """Whether a dotted config key (or a config group, `a/b`) lies under LAUNCH_SETTINGS or an EXECUTION_NODE."""
     key = key.replace("/", ".")
-    return any(key == prefix or key.startswith(prefix + ".") for prefix in LAUNCH_SETTINGS)
+    return (any(key == prefix or key.startswith(prefix + ".") for prefix in LAUNCH_SETTINGS)
+            or EXECUTION_NODE in key.split("."))
 
 
 def run_overrides(items: Sequence[str]) -> list[str]:

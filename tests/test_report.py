@@ -64,3 +64,17 @@ def test_a_row_that_kept_the_preset_shows_its_value_and_the_title_is_used(tmp_pa
     assert "| dgp.dim | seeds |" in table and "launcher" not in table  # how it was launched is no setting
     assert "| 3 | 1 | 50.0±0.0 |" in table and "| *5* | 1 | 75.0±0.0 |" in table
     capsys.readouterr()
+
+
+def test_execution_settings_neither_split_rows_nor_block_a_relaunch():
+    from idexp.relaunch import config_differences
+    from idexp.results import is_launch_setting, run_overrides
+
+    assert is_launch_setting("dataset.loader.num_workers") and is_launch_setting("dataset.loader")
+    assert not is_launch_setting("dataset.batch_size") and not is_launch_setting("model.loaders")
+    assert run_overrides(["dataset.loader.num_workers=8", "seed=1", "callbacks.progress.refresh_rate=5"]) == ["seed=1"]
+    recorded = {"dataset": {"batch_size": 64, "loader": {"num_workers": 0, "pin_memory": False}}}
+    current = {"dataset": {"batch_size": 64, "loader": {"num_workers": 8, "pin_memory": True}}}
+    assert config_differences(recorded, current) == []
+    assert config_differences(recorded, {"dataset": {**current["dataset"], "batch_size": 32}}) == [
+        "dataset.batch_size: 64 -> 32"]
