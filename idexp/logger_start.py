@@ -33,7 +33,8 @@ def time_limit(seconds: int) -> Iterator[None]:
 
 def logger_start_message(logger, error: BaseException) -> str:
     name = type(logger).__name__
-    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".rstrip(": ")
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    reason = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
     if name == "WandbLogger":
         return (f"W&B could not start ({reason}). Fix: run offline with logger.wandb.mode=offline (the default) and "
                 "upload later with `wandb sync <run folder>/wandb/offline-run-*`; for online logging check the network "

@@ -71,46 +71,45 @@ def train(cfg: DictConfig) -> dict:
     run_dir, overrides = Path(cfg.paths.output_dir), _task_overrides()
     previous = existing_record(run_dir)
     try:
-        validate(cfg)
-        if previous is not None:
-            check_same_run(previous, cfg, overrides, run_dir)
-            if previous.get("status") == "completed" and previous.get("metrics"):
-                log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
-                return previous["metrics"]
-        warnings = [f"+{key} is a key that nothing reads (no component under it takes it), so it has no effect. "
-                    "Fix: check its spelling against `python train.py --cfg job`." for key in unread_additions(cfg, overrides)]
-        for warning in warnings:
-            log.warning(warning)
-        trainer, module, datamodule, callbacks = build(cfg)
-        probe = callbacks.get("probe")
-        if not isinstance(probe, IdentifiabilityProbe):
-            raise ConfigError("callbacks.probe is missing: the run would produce no scores. Fix: keep callbacks=default.")
-    except ConfigError:
+        return _train(cfg, run_dir, overrides, previous)
+    except ConfigError:  # refused at start-up: a new folder keeps nothing of this launch
         if previous is None:
             discard_new_run_dir(run_dir)
         raise
+
+
+def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict | None) -> dict:
+    validate(cfg)
+    if previous is not None:
+        check_same_run(previous, cfg, overrides, run_dir)
+        if previous.get("status") == "completed" and previous.get("metrics"):
+            log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
+            return previous["metrics"]
+    warnings = [f"+{key} is a key that nothing reads (no component under it takes it), so it has no effect. "
+                "Fix: check its spelling against `python train.py --cfg job`." for key in unread_additions(cfg, overrides)]
+    for warning in warnings:
+        log.warning(warning)
+    trainer, module, datamodule, callbacks = build(cfg)
+    probe = callbacks.get("probe")
+    if not isinstance(probe, IdentifiabilityProbe):
+        raise ConfigError("callbacks.probe is missing: the run would produce no scores. Fix: keep callbacks=default.")
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
                        overrides=overrides)
-    try:
-        start_loggers(trainer.loggers, record)
-    except ConfigError:
-        if previous is None:
-            _finish_wandb()  # before its files go
-            discard_new_run_dir(run_dir)
-        raise
+    start_loggers(trainer.loggers, record)
     if hasattr(dgp := datamodule.dgp, "condition_numbers"):
         for logger in trainer.loggers:
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
-    if cfg.get("train", True):
-        _fit_and_probe(trainer, module, datamodule, probe, record, fresh=previous is None)
+    trains = cfg.get("train", True)
+    if trains:
+        _fit_and_probe(trainer, module, datamodule, probe, record)
     else:  # probe only: the encoder as initialised (or loaded) scores what the architecture gives for free
         probe.run(trainer, module, datamodule)
         for logger in trainer.loggers:  # fit would have flushed them
             logger.finalize("success")
     if rank_zero_only.rank != 0:
         return probe.metrics
-    if cfg.get("train", True):
+    if trains:
         for warning in probe.warnings:
             log.warning(warning)
         warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
@@ -119,7 +118,7 @@ def train(cfg: DictConfig) -> dict:
 
 
 def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule: L.LightningDataModule,
-                   probe: IdentifiabilityProbe, record: RunRecord, fresh: bool) -> None:
+                   probe: IdentifiabilityProbe, record: RunRecord) -> None:
     """Train (from `last.ckpt` when there is one), then probe; every way out leaves the record true."""
     run_dir = record.path.parent
     resume = run_dir / "checkpoints" / "last.ckpt"
@@ -142,10 +141,10 @@ def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule
             raise RunInterrupted(f"{reason} at step {trainer.global_step}; the last state is in "
                                  f"{run_dir / 'checkpoints' / 'last.ckpt'}") from None
         except BaseException as error:
-            if out_of_memory(error) and fresh and trainer.global_step == 0:  # a bad value, not a fault
-                _finish_wandb()  # before its files go
-                discard_new_run_dir(run_dir)
-                raise ConfigError(memory_message(error, record.config)) from None
+            if out_of_memory(error) and trainer.global_step == 0:  # a bad value, not a fault
+                message = memory_message(error, record.config)
+                record.write("failed", error=message)
+                raise ConfigError(message) from None
             record.write("failed", error=f"{type(error).__name__}: {error}")
             raise
 
@@ -198,6 +197,7 @@ STARTUP_FILES = (".hydra", "train.log", "results.json", "results.json.tmp", "wan
 def discard_new_run_dir(run_dir: Path) -> None:
     """A run refused at start-up leaves nothing behind: remove what this launch wrote into its new folder,
     then the folder if that emptied it (a folder the user chose keeps everything else in it)."""
+    _finish_wandb()  # an open W&B run would write into the folder again
     for name in STARTUP_FILES:
         path = run_dir / name
         if path.is_dir():
@@ -263,7 +263,7 @@ def run(cfg: DictConfig) -> float | None:
         _finish_wandb()
     if rank_zero_only.rank != 0:
         return None
-    warnings = existing_record(run_dir).get("warnings", []) if existing_record(run_dir) else []
+    warnings = (existing_record(run_dir) or {}).get("warnings", [])
     print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples, warnings, trained=cfg.get("train", True)),
           flush=True)
     return metrics.get("probe/r2_affine")

@@ -50,8 +50,8 @@ def collect_runs(folders: list[str | Path]) -> Runs:
             record = json.loads(path.read_text())
             run_dir = path.parent
             if record.get("status") != "completed" or not record.get("metrics"):
-                error = record.get("error", "") if record.get("metrics") or record.get("status") != "completed" else \
-                    "marked completed but holds no scores: re-launch it to probe it"
+                error = (record.get("error", "") if record.get("status") != "completed"
+                         else "marked completed but holds no scores: re-launch it to probe it")
                 unfinished.append({"folder": str(run_dir), "status": record.get("status"), "error": error})
                 continue
             overrides = _overrides(record, run_dir)
