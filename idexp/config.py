@@ -46,24 +46,28 @@ def validate(cfg: DictConfig) -> None:
     _validate_seeds(cfg)
     _require(isinstance(_get(cfg, "train"), bool) or _get(cfg, "train") is None,
              f"train={_get(cfg, 'train')!r} must be true or false. Fix: train=false to only probe, train=true to train.")
-    dim = _get(cfg, "dgp.dim")
-    _require(isinstance(dim, int) and dim >= 2,
-             f"dgp.dim={dim} is impossible: latents live on the sphere S^(d-1) or a d-box and need d >= 2. "
-             "Fix: set dgp.dim=2 or more (the papers use 5 or 10).")
-    _validate_conditional(cfg, dim)
-    _validate_clusters(cfg)
+    if _get(cfg, "dgp") is not None:
+        dim = _get(cfg, "dgp.dim")
+        _require(isinstance(dim, int) and dim >= 2,
+                 f"dgp.dim={dim} is impossible: latents live on the sphere S^(d-1) or a d-box and need d >= 2. "
+                 "Fix: set dgp.dim=2 or more (the papers use 5 or 10).")
+        _validate_conditional(cfg, dim)
+        _validate_clusters(cfg)
+        _validate_probe(cfg, dim)
+        steps = _get(cfg, "trainer.max_steps")
+        _require(isinstance(steps, int) and steps > 0,  # a DGP's stream of batches has no epochs
+                 f"trainer.max_steps={steps} must be a positive number of optimisation steps. Fix: e.g. trainer.max_steps=3000.")
+    else:
+        _validate_dataset(cfg)
     _validate_loss(cfg)
     _positive(cfg, "dataset.batch_size", "set dataset.batch_size to at least 2, e.g. dataset.batch_size=512")
     _require(_get(cfg, "dataset.batch_size") >= 2,
              f"dataset.batch_size={_get(cfg, 'dataset.batch_size')} leaves no negatives or statistics. "
              "Fix: set dataset.batch_size=2 or more.")
-    steps = _get(cfg, "trainer.max_steps")
-    _require(isinstance(steps, int) and steps > 0,
-             f"trainer.max_steps={steps} must be a positive number of optimisation steps. Fix: e.g. trainer.max_steps=3000.")
+    _validate_length(cfg)
     _positive(cfg, "optimizer.lr", "e.g. optimizer.lr=1e-3")
     _positive(cfg, "loss.lr", "e.g. loss.lr=1e-2, or null for the encoder's rate")
     _positive(cfg, "trainer.log_every_n_steps", "e.g. trainer.log_every_n_steps=50")
-    _validate_probe(cfg, dim)
     _validate_trainer(cfg)
     _validate_widths(cfg)
     if unresolvable is not None:  # after the checks that explain a missing value better
@@ -106,6 +110,45 @@ def _raw(cfg: DictConfig, key: str) -> str:
         return str(node._get_node(leaf)._value())
     except Exception:
         return "?"
+
+
+def _validate_length(cfg: DictConfig) -> None:
+    """Training ends after trainer.max_steps steps or trainer.max_epochs epochs (-1: that one sets no end)."""
+    steps, epochs = _get(cfg, "trainer.max_steps"), _get(cfg, "trainer.max_epochs")
+    for key, value in (("trainer.max_steps", steps), ("trainer.max_epochs", epochs)):
+        _require(value is None or (isinstance(value, int) and (value > 0 or value == -1)),
+                 f"{key}={value} must be a positive number (or -1 for no limit). Fix: e.g. trainer.max_steps=3000.")
+    _require((steps or -1) > 0 or (epochs or -1) > 0,
+             f"trainer.max_steps={steps} and trainer.max_epochs={epochs} set no end to training. "
+             "Fix: a positive trainer.max_steps (synthetic runs) or trainer.max_epochs (image datasets).")
+
+
+def _validate_dataset(cfg: DictConfig) -> None:
+    """An image dataset (dgp=null): its file, split, subset and probe sizes, before anything is read."""
+    path = _get(cfg, "dataset.path")
+    if path is not None:
+        from pathlib import Path
+
+        _require(Path(str(path)).expanduser().exists(),
+                 f"dataset.path={path} does not exist. Fix: point dataset.path at the {_get(cfg, 'dataset.name')} "
+                 "file or folder (the README's dataset table says where to get it)"
+                 + (", or omit dataset.path for the procedural dSprites clone." if _get(cfg, "dataset.name") == "dsprites" else "."))
+    subset = _get(cfg, "dataset.subset")
+    _require(subset is None or (isinstance(subset, (int, float)) and 0 < subset <= 1),
+             f"dataset.subset={subset} must be a fraction in (0, 1]. Fix: e.g. dataset.subset=0.1 for a tenth.")
+    split = _get(cfg, "dataset.split")
+    if split is not None:
+        values = list(split)
+        _require(len(values) == 3 and all(isinstance(v, (int, float)) and v > 0 for v in values) and abs(sum(values) - 1) < 1e-6,
+                 f"dataset.split={values} must be three positive train/val/test fractions summing to 1. Fix: dataset.split=[0.8,0.1,0.1].")
+    factors, target = _get(cfg, "dataset.factors"), _get(cfg, "dataset.target")
+    if factors is not None:
+        _require(target in factors, f"dataset.target={target!r} is not a factor of this dataset. "
+                                    f"Fix: dataset.target=<one of {', '.join(factors)}>.")
+    for key in ("dataset.probe_fit", "dataset.probe_score"):
+        value = _get(cfg, key)
+        _require(value is None or (isinstance(value, int) and value >= 10),
+                 f"{key}={value} must be at least 10 images. Fix: e.g. {key}=20000.")
 
 
 def _validate_probe(cfg: DictConfig, dim: int) -> None:
@@ -213,7 +256,8 @@ def _validate_clusters(cfg: DictConfig) -> None:
 
 
 # A loss head's size and the setting that fixes how many target values the data provide.
-HEAD_SIZES = {"loss.n_classes": "dgp.n_clusters", "loss.n_instances": "dgp.n_instances"}
+HEAD_SIZES = (("loss.n_classes", "dgp.n_clusters"), ("loss.n_instances", "dgp.n_instances"),
+              ("loss.n_classes", "dataset.n_classes"))
 
 
 def _validate_loss(cfg: DictConfig) -> None:
@@ -222,18 +266,33 @@ def _validate_loss(cfg: DictConfig) -> None:
         requires = set(getattr(get_class(target), "requires", ()))
     except Exception as error:  # a wrong _target_ written in a config file
         raise ConfigError(f"loss._target_={target!r} cannot be imported ({error}). Fix: choose a loss with loss=<name>.") from None
-    for head, source in HEAD_SIZES.items():
+    for head, source in HEAD_SIZES:
         size, provided = _get(cfg, head), _get(cfg, source)
         _require(size is None or provided is None or size == provided,
                  f"{head}={size}, but the data provide {provided} values ({source}={provided}): the head needs one row "
                  f"per value. Fix: drop the {head} override (it follows {source}), or set {source}={size}.")
+    provides = _dataset_batch_keys(cfg)
+    if provides is not None and not requires <= provides:
+        raise ConfigError(
+            f"loss._target_={target} needs the batch keys {', '.join(sorted(requires - provides))}, which "
+            f"dataset={_choice('dataset')} does not provide (its batches hold {', '.join(sorted(provides))}). "
+            "Fix: loss=ce (a classifier of dataset.target).")
     needs_clusters = requires & {"label", "instance"}
-    if needs_clusters and _get(cfg, "dgp.n_clusters") is None:
+    if needs_clusters and provides is None and _get(cfg, "dgp.n_clusters") is None:
         raise ConfigError(
             f"loss._target_={target} needs {'class labels' if 'label' in requires else 'instance indices'}, "
             f"which only a cluster DGP provides, but dgp.n_clusters is not set (dgp={_choice('dgp')}). "
             "Fix: add dgp=clusters.")
     _positive(cfg, "loss.temperature", "e.g. loss.temperature=0.1")
+
+
+def _dataset_batch_keys(cfg: DictConfig) -> set[str] | None:
+    """What the dataset's batches hold, when its datamodule declares it (None: it depends on the DGP)."""
+    try:
+        keys = getattr(get_class(_get(cfg, "dataset._target_")), "batch_keys", None)
+    except Exception:
+        return None
+    return set(keys) if keys is not None else None
 
 
 def unread_additions(cfg: DictConfig, overrides: list[str]) -> list[str]:

@@ -45,6 +45,15 @@ class IdentifiabilityModule(L.LightningModule):
             self.log_dict({f"train/{key}": value() if callable(value) else value for key, value in logs.items()})
         return loss
 
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        """A finite dataset's validation split: the loss and, for a classifier, its accuracy (`val/accuracy`
+        selects the best checkpoint and stops training early, as in the CE paper's DisLib runs)."""
+        loss, logs = self.loss(self.encoder, batch)
+        size = len(batch["x"])
+        self.log("val/loss", loss, batch_size=size, sync_dist=True)
+        if (accuracy := logs.get("loss/accuracy")) is not None:
+            self.log("val/accuracy", accuracy() if callable(accuracy) else accuracy, batch_size=size, sync_dist=True, prog_bar=True)
+
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         groups = [{"params": self.encoder.parameters()}]
         loss_params = [p for p in self.loss.parameters() if p.requires_grad]

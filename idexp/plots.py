@@ -1,4 +1,4 @@
-"""The probe figure: true vs linearly decoded latent per dimension, and learned vs true Λ."""
+"""The probe figures: true vs decoded latent per dimension and learned vs true Λ (DGPs); per-factor bars (datasets)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,6 +41,24 @@ def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, me
         ax.axis("off")
     fig.suptitle(f"affine R² {metrics.get('probe/r2_affine', np.nan):.4f}   "
                  f"MCC {metrics.get('probe/mcc_pearson', np.nan):.3f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_factor_bars(metrics: dict, path: Path) -> None:
+    """Per factor: Pearson r of the linear read-out from the trained encoder (f) and from the raw input (x)."""
+    names = [key.removeprefix("probe/pearson/") for key in metrics if key.startswith("probe/pearson/")]
+    ours = [metrics[f"probe/pearson/{name}"] for name in names]
+    baseline = [metrics.get(f"probe/baseline_pearson/{name}", np.nan) for name in names]
+    position = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 1.5), 3.2))
+    ax.bar(position - 0.2, ours, width=0.4, label="f(x)")
+    ax.bar(position + 0.2, baseline, width=0.4, label="x (raw input)")
+    ax.set_xticks(position, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(min(0.0, *ours, *baseline), 1.0)
+    ax.set_ylabel("Pearson r (held out)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

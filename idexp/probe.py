@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    n_samples = args.n_samples or existing_record(args.run_dir)["config"]["callbacks"]["probe"]["n_samples"]
-    print(format_summary(metrics, out, n_samples))
+    print(format_summary(metrics, out))
     return 0
 
 

@@ -26,22 +26,17 @@ from idexp.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.relaunch import RunFolderTaken, check_same_run
 from idexp.results import RunRecord, existing_record
+from idexp.scorers import SCORERS
 
 log = logging.getLogger("idexp")
-
-SUMMARY_ROWS = [("R² affine", "r2_affine"), ("R² orthogonal", "r2_orthogonal"), ("SV MAE (0 = orthogonal)", "sv_mae"),
-                ("MCC Pearson", "mcc_pearson"), ("MCC Spearman", "mcc_spearman")]
-EXTRA_ROWS = [("head W→v R² affine", "head_r2_affine"), ("head W→v R² orthogonal", "head_r2_orthogonal"),
-              ("Λ corr (sorted)", "lambda_corr"), ("Λ MAE", "lambda_mae")]
-
 
 def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.LightningDataModule, dict[str, L.Callback]]:
     """Instantiate every component; a bad value surfaces as a ConfigError naming its key."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with building("dgp"):
-        dgp = instantiate(cfg.dgp)
+        dgp = instantiate(cfg.dgp) if cfg.get("dgp") is not None else None
     with building("dataset"):
-        datamodule = instantiate(cfg.dataset, dgp=dgp)
+        datamodule = instantiate(cfg.dataset, **({"dgp": dgp} if dgp is not None else {}))
     with building("model"):
         encoder = instantiate(cfg.model)
     with building("loss"):
@@ -97,7 +92,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
                        overrides=overrides)
     start_loggers(trainer.loggers, record)
-    if hasattr(dgp := datamodule.dgp, "condition_numbers"):
+    if hasattr(dgp := getattr(datamodule, "dgp", None), "condition_numbers"):
         for logger in trainer.loggers:
             logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
     trains = cfg.get("train", True)
@@ -208,22 +203,15 @@ def discard_new_run_dir(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-def format_summary(metrics: dict, run_dir: Path, n_samples: int, warnings: list[str] = (), trained: bool = True) -> str:
-    lines = [f"Identifiability probe on {n_samples} fresh samples (fitted on one half, scored on the other):",
-             f"  {'':26s}{'trained f' if trained else 'untrained f':>12s}{'baseline h=g':>14s}"]
-    for label, key in SUMMARY_ROWS:
-        lines.append(f"  {label:26s}{_fmt(metrics.get('probe/' + key)):>12s}{_fmt(metrics.get('probe/baseline_' + key)):>14s}")
-    lines += [f"  {label:26s}{_fmt(metrics['probe/' + key]):>12s}" for label, key in EXTRA_ROWS if ("probe/" + key) in metrics]
+def format_summary(metrics: dict, run_dir: Path, warnings: list[str] = (), trained: bool = True) -> str:
+    """Each scorer's table of the recorded metrics, the warnings, then where the run and its W&B run are."""
+    lines = [line for scorer in SCORERS for line in scorer.summary(metrics, trained)]
     lines += [f"Warning: {warning}" for warning in warnings]
     if wandb_runs := sorted((run_dir / "wandb").glob("*run-*")):
         run = wandb_runs[-1].resolve()
         lines.append(f"W&B run: {run}" + (f" (upload: wandb sync {run})" if run.name.startswith("offline-") else ""))
     lines.append(f"Run folder: {run_dir.resolve()}")
     return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def main() -> None:
@@ -264,8 +252,7 @@ def run(cfg: DictConfig) -> float | None:
     if rank_zero_only.rank != 0:
         return None
     warnings = (existing_record(run_dir) or {}).get("warnings", [])
-    print(format_summary(metrics, run_dir, cfg.callbacks.probe.n_samples, warnings, trained=cfg.get("train", True)),
-          flush=True)
+    print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True)), flush=True)
     return metrics.get("probe/r2_affine")
 
 

@@ -8,6 +8,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from idexp.scorers.base import ProbeData, ProbeSplit
+
 
 class SyntheticDataModule(L.LightningDataModule):
     """Draws fresh batches from `dgp` at every step, on the device Lightning trains on.
@@ -17,9 +19,13 @@ class SyntheticDataModule(L.LightningDataModule):
     different data and a single-device run is reproducible from `seed`.
     """
 
-    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0) -> None:
+    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, n_classes: int | None = None) -> None:
         super().__init__()
+        if n_classes is not None and n_classes != getattr(dgp, "n_clusters", None):
+            raise ValueError(f"n_classes={n_classes}, but the DGP has {getattr(dgp, 'n_clusters', 'no')} clusters; "
+                             "drop the dataset.n_classes override (it follows dgp.n_clusters)")
         self.dgp = dgp
+        self.n_classes = n_classes
         self.batch_size = batch_size
         self.seed = seed
         self._generator: torch.Generator | None = None
@@ -51,6 +57,14 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict) -> None:
         self._resume_state = state.get("generator")
+
+    def probe_data(self, n_samples: int, train_fraction: float, device: torch.device) -> ProbeData:
+        """`n_samples` fresh samples: the probe fits on the first `train_fraction` and scores on the rest."""
+        batch = self.probe_batch(n_samples, device)
+        split = int(n_samples * train_fraction)
+        x, z = batch["x"], batch["z"].detach().float().cpu().numpy()
+        return ProbeData(fit=ProbeSplit([x[:split]], z[:split], "fresh samples"),
+                         score=ProbeSplit([x[split:]], z[split:], "fresh samples"))
 
     def probe_batch(self, n: int, device: torch.device, seed_offset: int = 1) -> dict:
         """Fresh evaluation samples from a generator that training never touches."""

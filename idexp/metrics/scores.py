@@ -23,8 +23,13 @@ def identifiability_scores(
         raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
     codes, latents = as_paired_samples(codes, latents, "input")
     n_train = int(len(codes) * train_fraction)
-    splits = (codes[:n_train], latents[:n_train], codes[n_train:], latents[n_train:])
+    return held_out_scores(codes[:n_train], latents[:n_train], codes[n_train:], latents[n_train:], sv_target)
 
+
+def held_out_scores(codes_train: np.ndarray, latents_train: np.ndarray, codes_test: np.ndarray,
+                    latents_test: np.ndarray, sv_target: float | None = None) -> dict:
+    """Every probe fitted on the train samples and scored on the test samples (see `identifiability_scores`)."""
+    splits = (codes_train, latents_train, codes_test, latents_test)
     affine = affine_r2(*splits)
     orthogonal = orthogonal_r2(*splits, target=sv_target)
     pearson = mcc(*splits, method="pearson")

@@ -16,7 +16,9 @@ class MLP(nn.Module):
     `hidden` lists the hidden widths in units of `width_unit`, so the papers' presets
     (``[10, 50, 50, 50, 50, 10]`` times the latent dimension) stay valid when ``dgp.dim`` changes.
     ``output="sphere"`` projects onto the unit sphere (cl-ica's fixed-radius output, needed by the
-    dot-product InfoNCE and AnInfoNCE theory); ``"none"`` leaves f(x) unconstrained (CE paper).
+    dot-product InfoNCE and AnInfoNCE theory); ``"none"`` leaves f(x) unconstrained (CE paper);
+    ``"block"`` makes the output layer a block like the hidden ones (Linear, BatchNorm, activation), as the
+    CE paper's DisLib f_MLP, whose representation is its third block's output.
     """
 
     def __init__(
@@ -27,26 +29,30 @@ class MLP(nn.Module):
         width_unit: int = 1,
         activation: Literal["leaky_relu", "relu", "gelu", "silu"] = "leaky_relu",
         batch_norm: bool = False,
-        output: Literal["none", "sphere"] = "sphere",
+        output: Literal["none", "sphere", "block"] = "sphere",
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation={activation!r} is unknown; choose one of {sorted(ACTIVATIONS)}")
-        if output not in ("none", "sphere"):
-            raise ValueError(f"output={output!r} is unknown; choose 'none' or 'sphere'")
+        if output not in ("none", "sphere", "block"):
+            raise ValueError(f"output={output!r} is unknown; choose 'none', 'sphere' or 'block'")
         widths = [in_dim, *(int(h) * width_unit for h in hidden)]
         if min(widths) < 1:
             raise ValueError(f"hidden={list(hidden)} (x width_unit={width_unit}) has a layer of width < 1, which passes nothing on")
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.Flatten()]  # images (N, C, H, W) enter as N x CHW vectors
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            layers.append(nn.Linear(fan_in, fan_out))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(fan_out))
-            layers.append(ACTIVATIONS[activation]())
-        layers.append(nn.Linear(widths[-1], out_dim))
+            layers += _block(fan_in, fan_out, batch_norm, activation)
+        if output == "block":
+            layers += _block(widths[-1], out_dim, batch_norm, activation)
+        else:
+            layers.append(nn.Linear(widths[-1], out_dim))
         self.net = nn.Sequential(*layers)
         self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.net(x)
         return F.normalize(h, dim=-1) if self.output == "sphere" else h
+
+
+def _block(fan_in: int, fan_out: int, batch_norm: bool, activation: str) -> list[nn.Module]:
+    return [nn.Linear(fan_in, fan_out), *([nn.BatchNorm1d(fan_out)] if batch_norm else []), ACTIVATIONS[activation]()]

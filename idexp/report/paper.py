@@ -100,3 +100,20 @@ ANINFONCE = PaperTable("AnInfoNCE synthetic (official logs)", ANINFONCE_METRICS,
 ])
 
 PAPER_TABLES = {"ce_table2": CE_TABLE2, "ce_table3": CE_TABLE3, "ce_table5": CE_TABLE5, "aninfonce": ANINFONCE}
+
+
+# CE Table 4 (DisLib): Pearson r of each factor's linear read-out, (x, f_MLP, f_CNN), keyed by our dataset
+# (with MPI3D's variant) and our factor names; "category" is each dataset's classified factor.
+CE_TABLE4_COLUMNS = {"x": None, "f_MLP": "mlp_dislib", "f_CNN": "resnet18"}  # column -> model= choice (x: the raw input)
+CE_TABLE4 = {
+    ("dsprites", "shape"): (0.26, 0.94, 1.00), ("dsprites", "scale"): (0.62, 0.98, 0.92),
+    ("dsprites", "posX"): (0.92, 0.97, 0.99), ("dsprites", "posY"): (0.92, 0.97, 0.99),
+    ("shapes3d", "shape"): (0.42, 1.00, 1.00), ("shapes3d", "scale"): (0.21, 0.89, 0.99),
+    ("shapes3d", "orientation"): (0.04, 0.85, 0.93),
+    ("mpi3d:toy", "object_shape"): (0.03, 0.71, 0.97), ("mpi3d:toy", "horizontal_axis"): (0.28, 0.76, 0.90),
+    ("mpi3d:toy", "vertical_axis"): (0.46, 0.76, 0.84),
+    ("mpi3d:real", "object_shape"): (0.19, 0.88, 0.98), ("mpi3d:real", "horizontal_axis"): (0.14, 0.74, 0.83),
+    ("mpi3d:real", "vertical_axis"): (0.44, 0.54, 0.71),
+    ("cars3d", "object_type"): (0.05, 0.63, 0.77), ("cars3d", "elevation"): (0.15, 0.87, 0.78),
+    ("smallnorb", "category"): (0.22, 0.94, 1.00), ("smallnorb", "elevation"): (0.15, 0.83, 0.79),
+}

@@ -1,0 +1,131 @@
+"""DisLib-style image runs end to end: every canonical format through the real CLI, reader, datamodule,
+Lightning trainer and factor probe; the datamodule's split and batches; bad values and bad files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from idexp.data.factor_images import FactorDataModule, split_rows
+from tests.conftest import run_cli
+from tests.dislib_files import dsprites_overrides, write_dsprites
+from idexp.data.factors import index_order_classes
+from tests.test_formats import encode, write_cars_folder, write_shapes3d, write_smallnorb
+
+QUICK = ["logger=csv", "trainer=cpu", "trainer.max_epochs=2", "dataset.batch_size=32", "dataset.loader.num_workers=0"]
+SMALL_MLP = ["model=mlp_dislib", "model.hidden=[64,64]", "model.out_dim=64"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDEXP_CACHE", str(tmp_path / "cache"))
+
+
+def finished(result, run_dir) -> dict:
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed"
+    assert (run_dir / "probe.png").exists() and (run_dir / "checkpoints" / "best.ckpt").exists()
+    return record["metrics"]
+
+
+def test_dsprites_run_trains_classifies_and_probes_every_factor(tmp_path):
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    result = run_cli([*dsprites_overrides(path), *QUICK, "model=convnet", "trainer.max_epochs=4",
+                      f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    metrics = finished(result, tmp_path / "run")
+    assert "Factor probe" in result.stdout and "posX" in result.stdout
+    # the tiny file's sprites move by 6 pixels per class: position is linear in the pixels
+    assert metrics["probe/baseline_pearson/posX"] > 0.95 and metrics["probe/baseline_pearson/posY"] > 0.95
+    assert {"probe/pearson/shape", "probe/r2/scale", "probe/acc/shape"} <= set(metrics)
+    assert "probe/pearson/color" not in metrics  # one value: nothing to decode
+
+
+def test_raw_pixel_baseline_probes_without_training(tmp_path):
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    result = run_cli([*dsprites_overrides(path), *QUICK, "model=image", "train=false",
+                      f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "results.json").read_text())["metrics"]
+    # the representation is the input itself, so ours and the baseline are the same read-out
+    assert metrics["probe/pearson/posX"] == pytest.approx(metrics["probe/baseline_pearson/posX"], abs=1e-6)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("name", ["shapes3d", "mpi3d", "cars3d", "smallnorb"])
+def test_each_canonical_format_trains_and_probes(tmp_path, name):
+    if name == "shapes3d":
+        path, factors = tmp_path / "3dshapes.h5", "{floor_hue:2,wall_hue:2,object_hue:2,scale:2,shape:4,orientation:3}"
+        write_shapes3d(path, sizes=(2, 2, 2, 2, 4, 3))
+    elif name == "mpi3d":
+        path = tmp_path / "mpi3d_toy.npz"
+        factors = "{object_color:2,object_shape:3,object_size:2,camera_height:1,background_color:1,horizontal_axis:4,vertical_axis:4}"
+        np.savez_compressed(path, images=encode(index_order_classes((2, 3, 2, 1, 1, 4, 4)), 64))
+    elif name == "cars3d":
+        path, factors = tmp_path / "cars", "{elevation:4,azimuth:24,object_type:2}"
+        write_cars_folder(path)
+    else:
+        path, factors = tmp_path / "norb", None
+        write_smallnorb(path, counts=(60, 40))
+    args = [f"dataset={name}", f"dataset.path={path}", *QUICK, *SMALL_MLP, f"hydra.run.dir={tmp_path / 'run'}"]
+    metrics = finished(run_cli(args + ([f"dataset.factors={factors}"] if factors else []), tmp_path), tmp_path / "run")
+    assert any(key.startswith("probe/pearson/") for key in metrics)
+    assert any(key.startswith("probe/baseline_acc/") for key in metrics)
+
+
+def test_split_is_disjoint_seeded_and_subset_is_deterministic():
+    rows = split_rows(1000, (0.8, 0.1, 0.1), 1.0, seed=3)
+    assert [len(rows[k]) for k in ("train", "val", "test")] == [800, 100, 100]
+    assert len(np.unique(np.concatenate(list(rows.values())))) == 1000
+    again, other = split_rows(1000, (0.8, 0.1, 0.1), 1.0, seed=3), split_rows(1000, (0.8, 0.1, 0.1), 1.0, seed=4)
+    assert all(np.array_equal(rows[k], again[k]) for k in rows)
+    assert not np.array_equal(rows["train"], other["train"])
+    subset = split_rows(1000, (0.8, 0.1, 0.1), 0.25, seed=3)
+    assert sum(map(len, subset.values())) == 250
+    assert np.array_equal(subset["train"], split_rows(1000, (0.8, 0.1, 0.1), 0.25, seed=3)["train"])
+
+
+def test_batches_are_uint8_until_the_device_and_labels_follow_the_target(tmp_path):
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    module = FactorDataModule("dsprites", {"color": 1, "shape": 3, "scale": 2, "orientation": 2, "posX": 8, "posY": 8},
+                              target="posX", n_classes=8, input_shape=[1, 64, 64], input_dim=4096, path=str(path),
+                              batch_size=16, seed=0, loader={"num_workers": 0})
+    batch = next(iter(module.train_dataloader()))
+    assert batch["x"].dtype.is_floating_point is False and batch["x"].shape == (16, 1, 64, 64)
+    on_device = module.on_after_batch_transfer(batch, 0)
+    assert on_device["x"].dtype.is_floating_point and float(on_device["x"].max()) == 1.0
+    # each image's label is its posX class: recompute it from where the square's left edge is
+    columns = on_device["x"][:, 0].amax(dim=1).argmax(dim=1).numpy()
+    assert np.array_equal((columns - 4) // 6, on_device["label"].numpy())
+    assert isinstance(module.data.images, np.memmap)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["dataset.path=/nowhere/dsprites.npz"], "dataset.path=/nowhere/dsprites.npz does not exist"),
+    (["dataset.subset=0"], "dataset.subset=0 must be a fraction"),
+    (["dataset.target=size"], "dataset.target='size' is not a factor"),
+    (["loss=infonce"], "needs the batch keys x_pos"),
+    (["trainer.max_epochs=-1"], "set no end to training"),
+    (["dataset.split=[0.5,0.5]"], "dataset.split=[0.5, 0.5] must be three"),
+])
+def test_bad_values_stop_before_any_work(tmp_path, overrides, expected):
+    result = run_cli(["dataset=dsprites", *overrides, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode == 1 and expected in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_malformed_file_says_what_was_expected_and_where_to_get_it(tmp_path):
+    bad = tmp_path / "dsprites.npz"
+    np.savez(bad, images=np.zeros((2, 64, 64), np.uint8))
+    result = run_cli(["dataset=dsprites", f"dataset.path={bad}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "has no imgs, latents_classes, metadata" in result.stderr and "dsprites-dataset" in result.stderr
+    assert "omit dataset.path" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_declared_factors_must_match_the_file(tmp_path):
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    result = run_cli(["dataset=dsprites", f"dataset.path={path}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode == 1 and "but the file holds the factors" in result.stderr, result.stderr[-2000:]
