@@ -1,8 +1,8 @@
 """Re-score a run from its checkpoint, without training: `python -m idexp.probe RUN_DIR [options]`.
 
-The run's recorded config rebuilds its components, `checkpoints/last.ckpt` restores the encoder and
-the loss (heads, Λ), and the probe runs as at the end of training, on the same fresh samples unless
-the options change them. The scores go to RUN_DIR/rescore/ (results.json, probe.png); the run's own
+The run's recorded config rebuilds its components, `checkpoints/best.ckpt` (image runs: the best
+validation accuracy) or else `checkpoints/last.ckpt` restores the encoder and the loss (heads, Λ), and the
+probe runs as at the end of training, on the same samples unless the options change them. The scores go to RUN_DIR/rescore/ (results.json, probe.png); the run's own
 results.json and probe.png are left as they are.
 """
 from __future__ import annotations
@@ -26,7 +26,9 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
     if record is None or not record.get("config"):
         raise ConfigError(f"{run_dir / RESULTS_FILE} is missing or unreadable, so the run's config is unknown. "
                           "Fix: pass a run folder that training wrote (it holds results.json and checkpoints/).")
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    # an image run's probe scores its best checkpoint (best validation accuracy); a DGP run's, its last
+    checkpoint = next((path for name in ("best.ckpt", "last.ckpt") if (path := run_dir / "checkpoints" / name).exists()),
+                      run_dir / "checkpoints" / "last.ckpt")
     if not checkpoint.exists():
         raise ConfigError(f"{checkpoint} does not exist: the run saved no state to probe. "
                           "Fix: re-launch the run's own command to train it first.")

@@ -218,6 +218,7 @@ def main() -> None:
     """The command line: `python train.py [overrides]` (console script `idexp-train`)."""
     # conf/ and conf/local/ are optional places for the user's own presets (see conf/README.md)
     filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=.* is not available")
+    filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")  # a DGP's stream
     if problem := missing_launcher_plugin(sys.argv[1:]):
         sys.exit(f"Configuration error: {problem}")
     run()

@@ -46,7 +46,11 @@ def test_every_conditional_builds_on_the_sphere(tmp_path, conditional):
     assert batch["x"].shape == batch["x_pos"].shape == (32, cfg.dgp.dim)
 
 
-@pytest.mark.parametrize("option", [f"model={m}" for m in options("model")] + [f"trainer={t}" for t in options("trainer")]
+# encoders of image datasets: built on a dataset file by tests/test_dislib.py
+IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18")
+
+
+@pytest.mark.parametrize("option", [f"model={m}" for m in options("model") if m not in IMAGE_MODELS] + [f"trainer={t}" for t in options("trainer")]
                          + [f"logger={g}" for g in options("logger")])
 def test_model_trainer_logger_options_build(tmp_path, option):
     if option == "trainer=ddp":

@@ -6,9 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from idexp.data.factor_images import FactorDataModule, split_rows
-from tests.conftest import run_cli
+from idexp.train import build
+from tests.conftest import compose_config, run_cli
+from tests.test_config import IMAGE_MODELS
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from idexp.data.factors import index_order_classes
 from tests.test_formats import encode, write_cars_folder, write_shapes3d, write_smallnorb
@@ -74,6 +77,27 @@ def test_each_canonical_format_trains_and_probes(tmp_path, name):
     assert any(key.startswith("probe/baseline_acc/") for key in metrics)
 
 
+@pytest.mark.parametrize("model", IMAGE_MODELS)
+def test_every_image_model_builds_on_the_declared_input(tmp_path, model):
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    cfg = compose_config([*dsprites_overrides(path), f"model={model}", "logger=none", "trainer=cpu"], tmp_path / "run")
+    _, module, datamodule, _ = build(cfg)
+    images = module.encoder(torch.rand(4, *cfg.dataset.input_shape))
+    assert images.shape == (4, cfg.model.out_dim) == (4, module.loss.head.in_features)
+
+
+def test_table4_preset_at_both_scales_and_a_short_run(tmp_path):
+    quick = compose_config(["experiment=ce_table4", "logger=none"], tmp_path / "q")
+    paper = compose_config(["experiment=ce_table4", "scale=paper", "logger=none"], tmp_path / "p")
+    assert (quick.dataset.name, quick.dataset.subset, quick.trainer.max_epochs) == ("dsprites", 0.1, 2)
+    assert (paper.dataset.subset, paper.dataset.batch_size, paper.trainer.max_epochs) == (1.0, 4096, 100)
+    assert paper.optimizer.lr == 1e-3 and paper.scheduler is None and paper.trainer.max_steps == -1
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    result = run_cli(["experiment=ce_table4", *dsprites_overrides(path)[1:], *QUICK, *SMALL_MLP, "dataset.subset=1.0",
+                      f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert "probe/pearson/posX" in finished(result, tmp_path / "run")
+
+
 def test_split_is_disjoint_seeded_and_subset_is_deterministic():
     rows = split_rows(1000, (0.8, 0.1, 0.1), 1.0, seed=3)
     assert [len(rows[k]) for k in ("train", "val", "test")] == [800, 100, 100]
@@ -129,3 +153,35 @@ def test_declared_factors_must_match_the_file(tmp_path):
     path = write_dsprites(tmp_path / "dsprites.npz")
     result = run_cli(["dataset=dsprites", f"dataset.path={path}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 1 and "but the file holds the factors" in result.stderr, result.stderr[-2000:]
+
+
+def _factor_data(n: int, seed: int):
+    from idexp.data.factors import Factor
+    from idexp.scorers import ProbeData, ProbeSplit
+
+    rng = np.random.default_rng(seed)
+    factors = (Factor("shape", "categorical", (1.0, 2.0, 3.0)), Factor("posX", "continuous", tuple(np.linspace(0, 1, 32))),
+               Factor("orientation", "periodic", tuple(np.linspace(0, 2 * np.pi, 40))), Factor("color", "categorical", (1.0,)))
+    classes = np.stack([rng.integers(0, f.size, n) for f in factors], axis=1)
+    values = np.stack([np.asarray(f.values)[classes[:, k]] for k, f in enumerate(factors)], axis=1)
+    return factors, values, lambda fit, score: ProbeData(ProbeSplit([], fit, "a"), ProbeSplit([], score, "b"), factors)
+
+
+def test_factor_probe_known_answers():
+    from idexp.scorers import FactorScores
+
+    factors, values, data = _factor_data(4000, seed=0)
+    rng = np.random.default_rng(1)
+    # a noisy linear map of (shape one-hot, posX, sin, cos): every factor is linearly decodable
+    signal = np.column_stack([np.eye(3)[values[:, 0].astype(int) - 1], values[:, 1], np.sin(values[:, 2]), np.cos(values[:, 2])])
+    codes = signal @ rng.normal(size=(signal.shape[1], 32)) + 0.01 * rng.normal(size=(4000, 32))
+    noise = rng.normal(size=(4000, 32))
+    probe_data = data(values[:3000], values[3000:])
+    decodable = FactorScores().scores(codes[:3000], codes[3000:], probe_data)
+    unrelated = FactorScores().scores(noise[:3000], noise[3000:], probe_data)
+    for name in ("shape", "posX", "orientation_sin", "orientation_cos"):
+        assert decodable[f"pearson/{name}"] > 0.99 and decodable[f"r2/{name}"] > 0.98
+        assert abs(unrelated[f"pearson/{name}"]) < 0.1 and unrelated[f"r2/{name}"] < 0.02
+    assert decodable["acc/shape"] > 0.99 and unrelated["acc/shape"] < 0.45  # chance is 1/3
+    assert "pearson/color" not in decodable and "acc/color" not in decodable  # one value: nothing to decode
+    assert "pearson/orientation" not in decodable  # periodic: as sine and cosine only

@@ -1,5 +1,6 @@
-"""Lightning callbacks: the post-training identifiability probe and the check that training learns."""
+"""Lightning callbacks: the post-training probe, the check that training learns, images/s."""
 from idexp.callbacks.loss_check import LossFallCheck
 from idexp.callbacks.probe import IdentifiabilityProbe
+from idexp.callbacks.throughput import ImagesPerSecond
 
-__all__ = ["IdentifiabilityProbe", "LossFallCheck"]
+__all__ = ["IdentifiabilityProbe", "ImagesPerSecond", "LossFallCheck"]
