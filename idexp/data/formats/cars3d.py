@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from idexp.data.cache import cached_images
 from idexp.data.factors import Factor, FactorImages, index_order_classes
 from idexp.data.formats.errors import missing_or_malformed
-from idexp.data.formats.npz import members, stored_shape, stream_rows
+from idexp.data.formats.npz import images_header, stream_rows
 
 EXPECTED = ("the Cars3D folder data/cars (car_*_mesh.mat files with key im (128, 128, 3, 24, 4) uint8, optional "
             "list.txt), or an npz with key images (17568, 64, 64, 3) uint8 in (elevation, azimuth, object) C order")
@@ -99,13 +99,7 @@ def _load_mesh(file: Path) -> np.ndarray:
 
 def _npz_count(path: Path) -> int:
     """N, from the `images` header, after checking it is (N, S, S, 3) uint8 with N a multiple of 4 * 24."""
-    try:
-        keys = members(path)
-        shape, dtype = stored_shape(path, "images") if "images" in keys else (None, None)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise missing_or_malformed(path, EXPECTED, SOURCE, None if not path.exists() else f"is not a readable npz ({error})") from None
-    if shape is None:
-        raise missing_or_malformed(path, EXPECTED, SOURCE, f"has no key images (keys: {', '.join(keys) or 'none'})")
+    shape, dtype = images_header(path, EXPECTED, SOURCE)
     views = ELEVATIONS * AZIMUTHS
     if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or dtype != np.uint8 or not shape[0] or shape[0] % views:
         raise missing_or_malformed(path, EXPECTED, SOURCE, f"holds images {shape} {dtype}, not (objects * {views}, 64, 64, 3) uint8")

@@ -18,7 +18,7 @@ from idexp.config import ConfigError
 from idexp.data.cache import cached_images
 from idexp.data.factors import Factor, FactorImages, index_order_classes
 from idexp.data.formats.errors import missing_or_malformed
-from idexp.data.formats.npz import members, stored_shape, stream_rows
+from idexp.data.formats.npz import images_header, stream_rows
 
 EXPECTED = ("the MPI3D npz mpi3d_{toy,realistic,real}.npz or mpi3d_real_complex.npz "
             "(key images (N, 64, 64, 3) uint8, C order over the factors)")
@@ -49,13 +49,7 @@ def read_mpi3d(path: Path, variant: str = "toy", sizes: Sequence[int] | None = N
 
 def _image_count(path: Path) -> int:
     """N, from the `images` header alone, after checking it is (N, 64, 64, 3) uint8."""
-    try:
-        keys = members(path)
-        shape, dtype = stored_shape(path, "images") if "images" in keys else (None, None)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise missing_or_malformed(path, EXPECTED, SOURCE, None if not path.exists() else f"is not a readable npz ({error})") from None
-    if shape is None:
-        raise missing_or_malformed(path, EXPECTED, SOURCE, f"has no key images (keys: {', '.join(keys) or 'none'})")
+    shape, dtype = images_header(path, EXPECTED, SOURCE)
     if len(shape) != 4 or shape[1:] != (64, 64, 3) or dtype != np.uint8:
         raise missing_or_malformed(path, EXPECTED, SOURCE, f"holds images {shape} {dtype}, not (N, 64, 64, 3) uint8")
     return shape[0]

@@ -6,12 +6,14 @@ zip stream keeps only one chunk in memory, whether the archive is compressed or 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from idexp.data.cache import chunks
+from idexp.data.formats.errors import missing_or_malformed
 
 
 def npy_header(stream) -> tuple[tuple[int, ...], np.dtype]:
@@ -34,6 +36,18 @@ def stored_shape(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of `key` in the npz, read from its header only."""
     with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as stream:
         return npy_header(stream)
+
+
+def images_header(path: Path, expected: str, source: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the npz's `images`; a missing, unreadable or key-less file raises DatasetFileError."""
+    try:
+        keys = members(path)
+        header = stored_shape(path, "images") if "images" in keys else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise missing_or_malformed(path, expected, source, None if not path.exists() else f"is not a readable npz ({error})") from None
+    if header is None:
+        raise missing_or_malformed(path, expected, source, f"has no key images (keys: {', '.join(keys) or 'none'})")
+    return header
 
 
 def stream_rows(path: Path, key: str, size: int = 4096) -> Iterator[tuple[slice, np.ndarray]]:
