@@ -10,6 +10,7 @@ cache sits next to the folder, and is rebuilt when the folder or any file direct
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -40,13 +41,35 @@ def cached_images(source: Path, name: str, shape: tuple[int, ...],
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=tuple(shape))
-        fill(array)
+        fill(_ReleasingWrites(array))
         array.flush()
         del array
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return np.load(path, mmap_mode="r")
+
+
+class _ReleasingWrites:
+    """The memory map being filled, handing written pages back to the OS every `release_bytes`.
+
+    Written pages of a shared file mapping count in the process's resident memory until released, so a
+    3 GB conversion would otherwise peak at 3 GB; flushed to the file, they can be dropped safely.
+    """
+
+    def __init__(self, array: np.memmap, release_bytes: int = 256 * 2**20) -> None:
+        self.array, self.release_bytes, self._pending = array, release_bytes, 0
+
+    def __setitem__(self, key, value) -> None:
+        self.array[key] = value
+        self._pending += np.asarray(value).nbytes
+        if self._pending >= self.release_bytes:
+            self.array.flush()
+            self.array._mmap.madvise(mmap.MADV_DONTNEED)
+            self._pending = 0
+
+    def __getattr__(self, name: str):  # shape, reshape, ...: as the array
+        return getattr(self.array, name)
 
 
 def _modified(source: Path) -> float:
