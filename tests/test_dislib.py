@@ -185,3 +185,18 @@ def test_factor_probe_known_answers():
     assert decodable["acc/shape"] > 0.99 and unrelated["acc/shape"] < 0.45  # chance is 1/3
     assert "pearson/color" not in decodable and "acc/color" not in decodable  # one value: nothing to decode
     assert "pearson/orientation" not in decodable  # periodic: as sine and cosine only
+
+
+def test_table4_builder_puts_the_papers_values_beside_ours(tmp_path):
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "experiment=ce_table4", *dsprites_overrides(path)[1:], *QUICK, "dataset.subset=1.0",
+                      "model=mlp_dislib,linear", f"hydra.sweep.dir={sweep}"], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from idexp.report.__main__ import main as report
+
+    assert report([str(sweep), "--table", "ce_table4", "--out", str(tmp_path / "table")]) == 0
+    table = (tmp_path / "table" / "table.md").read_text()
+    assert "| dsprites | posX |" in table and "| 0.92 |" in table  # the paper's x for posX
+    header = table.splitlines()[2]
+    assert "f_MLP" in header and "f_MLP paper" in header and "linear" in header

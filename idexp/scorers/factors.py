@@ -45,7 +45,9 @@ class FactorScores(Scorer):
         return metrics
 
     def _accuracy(self, fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray) -> float:
-        fit_x, fit_y = fit_x[: self.logistic_samples], fit_y[: self.logistic_samples]
+        if len(fit_x) > self.logistic_samples:  # a seeded random subset: the fit rows may be in index order
+            rows = np.sort(np.random.default_rng(0).choice(len(fit_x), self.logistic_samples, replace=False))
+            fit_x, fit_y = fit_x[rows], fit_y[rows]
         if len(np.unique(fit_y)) < 2:
             return float("nan")
         scaler = StandardScaler().fit(fit_x)
@@ -100,10 +102,10 @@ def linear_readout(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, sc
     targets = torch.as_tensor((fit_y - mean) / std, dtype=torch.float64)
     gram = torch.zeros(fit_x.shape[1], fit_x.shape[1], dtype=torch.float64)
     moments = torch.zeros(fit_x.shape[1], targets.shape[1], dtype=torch.float64)
-    for rows in chunks(len(fit_x), CHUNK):  # float64 in chunks: never a float64 copy of all inputs
-        x = torch.as_tensor(fit_x[rows], dtype=torch.float64)
-        gram += x.T @ x
-        moments += x.T @ targets[rows]
+    for rows in chunks(len(fit_x), CHUNK):  # float32 products of one chunk, summed in float64: fast, no big copy
+        x = torch.as_tensor(fit_x[rows], dtype=torch.float32)
+        gram += (x.T @ x).double()
+        moments += x.double().T @ targets[rows]
     gram += torch.eye(len(gram), dtype=gram.dtype) * ridge * max(float(gram.diagonal().mean()), 1e-12)
     beta = torch.linalg.solve(gram, moments)
     predicted = np.concatenate([(torch.as_tensor(score_x[rows], dtype=torch.float64) @ beta).numpy()
