@@ -46,7 +46,8 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
     callbacks["probe"].run(trainer, module, datamodule)
     metrics = callbacks["probe"].metrics
     (out / RESULTS_FILE).write_text(json.dumps(as_recorded(
-        {"status": "completed", "metrics": metrics, "checkpoint": str(checkpoint), "probe": probe}), indent=2))
+        {"status": "completed", "metrics": metrics, "rescore_of": str(run_dir), "checkpoint": str(checkpoint),
+         "probe": probe}), indent=2))
     return metrics
 
 

@@ -35,7 +35,7 @@ def finished(result, run_dir) -> dict:
 
 def test_dsprites_run_trains_classifies_and_probes_every_factor(tmp_path):
     path = write_dsprites(tmp_path / "dsprites.npz")
-    result = run_cli([*dsprites_overrides(path), *QUICK, "model=convnet", "trainer.max_epochs=4",
+    result = run_cli([*dsprites_overrides(path), *QUICK, "model=convnet",
                       f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     metrics = finished(result, tmp_path / "run")
     assert "Factor probe" in result.stdout and "posX" in result.stdout

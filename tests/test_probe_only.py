@@ -42,3 +42,12 @@ def test_rescoring_a_folder_without_a_run_or_checkpoint_says_what_is_missing(tmp
     (tmp_path / "checkpoints" / "last.ckpt").unlink()
     assert rescore([str(tmp_path)]) == 2
     assert "last.ckpt does not exist" in capsys.readouterr().err
+
+
+def test_a_rescore_inside_a_run_folder_is_not_a_second_run_in_the_table(tmp_path):
+    from idexp.report.collect import collect_runs
+
+    train(compose_config(["logger=none", *QUICK], tmp_path / "run"))
+    assert rescore([str(tmp_path / "run")]) == 0
+    runs = collect_runs([tmp_path])
+    assert len(runs.completed) == 1 and not runs.unfinished
