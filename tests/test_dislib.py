@@ -77,7 +77,7 @@ def test_each_canonical_format_trains_and_probes(tmp_path, name):
     assert any(key.startswith("probe/baseline_acc/") for key in metrics)
 
 
-@pytest.mark.parametrize("model", IMAGE_MODELS)
+@pytest.mark.parametrize("model", [*IMAGE_MODELS, "mlp"])  # mlp: the synthetic default, on pixels
 def test_every_image_model_builds_on_the_declared_input(tmp_path, model):
     path = write_dsprites(tmp_path / "dsprites.npz")
     cfg = compose_config([*dsprites_overrides(path), f"model={model}", "logger=none", "trainer=cpu"], tmp_path / "run")
