@@ -2,8 +2,8 @@
 
 The run's recorded config rebuilds its components, `checkpoints/best.ckpt` (image runs: the best
 validation accuracy) or else `checkpoints/last.ckpt` restores the encoder and the loss (heads, Λ), and the
-probe runs as at the end of training, on the same samples unless the options change them. The scores go to RUN_DIR/rescore/ (results.json, probe.png); the run's own
-results.json and probe.png are left as they are.
+probe runs as at the end of training, on the same samples unless the options change them. The scores go
+to RUN_DIR/rescore/ (results.json, probe.png); the run's own results.json and probe.png are left as they are.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
     """Instantiate every component; a bad value surfaces as a ConfigError naming its key."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with building("dgp"):
-        dgp = instantiate(cfg.dgp) if cfg.get("dgp") is not None else None
+        dgp = instantiate(cfg.get("dgp"))  # None for an image dataset (dgp=null leaves no dgp key)
     with building("dataset"):
         datamodule = instantiate(cfg.dataset, **({"dgp": dgp} if dgp is not None else {}))
     with building("model"):

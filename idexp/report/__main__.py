@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from idexp.report.collect import collect_runs
-from idexp.report.factors import factor_table
+from idexp.report.factors import FACTOR_TABLES, factor_table
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
 from idexp.report.tables import ablation_table, to_markdown
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
-    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, "ce_table4"]), help="put this paper table's numbers beside ours")
+    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES]), help="put this paper table's numbers beside ours")
     parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
     args = parser.parse_args(argv)
@@ -38,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     paper = PAPER_TABLES.get(args.table) if args.table else None
-    table = factor_table(runs) if args.table == "ce_table4" else ablation_table(runs, paper=paper)
+    factor_layout = FACTOR_TABLES.get(args.table)  # a (dataset, factor) × encoder table, no ablation plots
+    table = factor_table(runs) if factor_layout else ablation_table(runs, paper=paper)
     markdown = to_markdown(table)
     out = args.out or args.folders[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     hours = runs.completed["wall_time_s"].sum() / 3600
-    name = "CE Table 4 (DisLib, Pearson r of linear decoding)" if args.table == "ce_table4" else None
-    title = (f"{args.title or name or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
+    title = (f"{args.title or factor_layout or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
              f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
     unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
     (out / "table.md").write_text(f"# {title}\n\n{markdown}\n"
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)
     (out / "table.tex").write_text(visible.to_latex(index=False))
-    plots = [] if args.table == "ce_table4" else plot_ablations(table, runs.varied, out)
+    plots = [] if factor_layout else plot_ablations(table, runs.varied, out)
     print(f"{title}\n\n{markdown}\n\nWritten: {out / 'table.md'}, table.csv, table.tex"
           + "".join(f", {p.name}" for p in plots))
     return 0

@@ -7,6 +7,7 @@ from idexp.report.collect import Runs
 from idexp.report.paper import CE_TABLE4, CE_TABLE4_COLUMNS
 
 PREFIX = "probe/pearson/"
+FACTOR_TABLES = {"ce_table4": "CE Table 4 (DisLib, Pearson r of linear decoding)"}  # --table name -> title
 
 
 def _dataset(run: pd.Series) -> str:
