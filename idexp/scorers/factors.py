@@ -68,10 +68,10 @@ class FactorScores(Scorer):
         names = [key.removeprefix("probe/pearson/") for key in metrics if key.startswith("probe/pearson/")]
         if not names:
             return []
-        ours = "f" if trained else "f (untrained)"
         n_fit, n_score = int(metrics.get("probe/n_fit", 0)), int(metrics.get("probe/n_score", 0))
-        lines = [f"Factor probe (linear read-out fitted on {n_fit} training images, scored on {n_score} validation images):",
-                 f"  {'factor':18s}" + "".join(f"{label + ' ' + side:>16s}" for _, label in METRICS for side in (ours, "x"))]
+        lines = [f"Factor probe (linear read-out fitted on {n_fit} training images, scored on {n_score} validation images; "
+                 f"f: the {'trained' if trained else 'untrained'} encoder, x: the raw input):",
+                 f"  {'factor':18s}" + "".join(f"{label + ' ' + side:>16s}" for _, label in METRICS for side in ("f", "x"))]
         for name in names:
             cells = [metrics.get(f"probe/{prefix}{metric}/{name}") for metric, _ in METRICS for prefix in ("", "baseline_")]
             lines.append(f"  {name:18s}" + "".join(f"{fmt(_finite(cell)):>16s}" for cell in cells))
