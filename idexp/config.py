@@ -125,7 +125,10 @@ def _validate_length(cfg: DictConfig) -> None:
 
 def _validate_dataset(cfg: DictConfig) -> None:
     """An image dataset (dgp=null): its file, split, subset and probe sizes, before anything is read."""
-    path = _get(cfg, "dataset.path")
+    path, name = _get(cfg, "dataset.path"), _get(cfg, "dataset.name")
+    _require(path is not None or name == "dsprites",
+             f"dataset.path is not set, and {name} has no procedural clone. Fix: dataset.path=<the {name} file or folder> "
+             "(the README's dataset table says what it holds).")
     if path is not None:
         from pathlib import Path
 
@@ -335,6 +338,8 @@ def building(key: str) -> Iterator[None]:
         raise ConfigError(f"{key}: {error}. Fix: correct the {key}.* values (see `python train.py --cfg job`).") from None
     except Exception as error:  # Hydra wraps constructor errors in InstantiationException
         cause = error.__cause__ or error
+        if isinstance(cause, ConfigError):  # the component's own message already names key, value and fix
+            raise cause from None
         if isinstance(cause, ARGUMENT_ERRORS):
             raise ConfigError(f"{key}: {cause}. Fix: correct the {key}.* values (see `python train.py --cfg job`).") from None
         raise

@@ -1,6 +1,7 @@
 """The one LightningModule: an encoder trained by a loss that owns its own parameters."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import lightning as L
@@ -18,7 +19,8 @@ class IdentifiabilityModule(L.LightningModule):
     `optimizer` is a partial (Hydra `_partial_: true`) called with parameter groups: the encoder
     at the optimizer's learning rate, the loss's parameters at `loss.lr` when it sets one
     (AnInfoNCE learns Λ with its own rate). `scheduler`, when given, is a partial of a
-    torch learning-rate scheduler, stepped after every training step.
+    torch learning-rate scheduler, stepped after every training step; a cosine schedule with
+    `T_max: null` spans the whole run (an epoch-bounded run knows its steps only once it has data).
     """
 
     def __init__(self, encoder: nn.Module, loss: nn.Module, optimizer: Callable,
@@ -63,4 +65,7 @@ class IdentifiabilityModule(L.LightningModule):
         optimizer = self.optimizer(groups)
         if self.scheduler is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "step"}}
+        scheduler = self.scheduler
+        if isinstance(scheduler, functools.partial) and "T_max" in scheduler.keywords and scheduler.keywords["T_max"] is None:
+            scheduler = functools.partial(scheduler, T_max=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler(optimizer), "interval": "step"}}

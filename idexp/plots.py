@@ -62,3 +62,28 @@ def plot_factor_bars(metrics: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def plot_imagenetx_bars(results: dict[str, dict[str, tuple[float, float, float]]], path: Path, alpha: float,
+                        title: str = "") -> None:
+    """The CE paper's Fig. 3: per ImageNet-X factor, one bar per model (results: label -> factor -> (accuracy,
+    SEM, p-value)) with SEM error bars, chance at 0.5, and '*' over accuracies significant at p < alpha."""
+    names = list(dict.fromkeys(name for factors in results.values() for name in factors))
+    position = np.arange(len(names))
+    width = 0.8 / max(len(results), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(names) * max(len(results), 1) ** 0.5 + 1.5), 3.4))
+    for m, (label, factors) in enumerate(results.items()):
+        acc, sem, pvalue = (np.array([factors.get(name, (np.nan,) * 3)[i] for name in names]) for i in range(3))
+        x = position + (m - (len(results) - 1) / 2) * width
+        ax.bar(x, acc, width=width, yerr=np.nan_to_num(sem), capsize=2, label=label)
+        for xi, top in zip(x[pvalue < alpha], (acc + np.nan_to_num(sem))[pvalue < alpha]):
+            ax.text(xi, min(top, 0.97) + 0.005, "*", ha="center", va="bottom", fontsize=10)
+    ax.axhline(0.5, color="black", lw=0.8, ls="--", label="chance")
+    ax.set_xticks(position, names, rotation=40, ha="right", fontsize=8)
+    ax.set_ylim(0.4, 1.0)
+    ax.set_ylabel("balanced accuracy (held out)")
+    ax.set_title(title or f"ImageNet-X linear probe (* p < {alpha:.1e})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -33,7 +33,7 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
         raise ConfigError(f"{checkpoint} does not exist: the run saved no state to probe. "
                           "Fix: re-launch the run's own command to train it first.")
     cfg = OmegaConf.create(record["config"])
-    probe = {"output_dir": str(out), **({"n_samples": n_samples} if n_samples else {}),
+    probe = {"output_dir": str(out), "feature_cache": str(run_dir / "probe_features"), **({"n_samples": n_samples} if n_samples else {}),
              **({"train_fraction": train_fraction} if train_fraction else {})}
     # Probing needs no logger, no cluster and no training strategy: one process on what this machine has.
     cfg = OmegaConf.merge(cfg, {"paths": {"output_dir": str(run_dir)}, "logger": {}, "train": False,

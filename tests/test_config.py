@@ -47,7 +47,7 @@ def test_every_conditional_builds_on_the_sphere(tmp_path, conditional):
 
 
 # encoders of image datasets: built on a dataset file by tests/test_dislib.py
-IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18")
+IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18")  # resnet50 and vit_b_16: test_imagenet
 
 
 @pytest.mark.parametrize("option", [f"model={m}" for m in options("model") if m not in IMAGE_MODELS] + [f"trainer={t}" for t in options("trainer")]

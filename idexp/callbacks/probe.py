@@ -1,6 +1,7 @@
 """After training: how well does the encoder recover the ground truth, and up to which transformation?"""
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -26,14 +27,21 @@ class IdentifiabilityProbe(L.Callback):
     the untrained baseline (`probe/baseline_...`), so the table shows what training gained. A run that
     kept a best checkpoint (the best validation accuracy) is probed with those weights. Results land in
     `self.metrics`, every attached logger, and (as a plot) `probe.png` in `output_dir`.
+
+    Codes of samples with identities (ImageNet's annotated images) are cached in `feature_cache`, keyed by
+    those identities and a digest of the encoder's weights, so probing the same encoder again (a re-scored
+    run, a requeued job) reads no images.
     """
 
     def __init__(self, scorers: dict[str, Scorer] | None = None, n_samples: int = 8192, train_fraction: float = 0.5,
-                 output_dir: str | None = None) -> None:
-        self.scorers = list((scorers or {"latents": LatentScores(train_fraction)}).values())
+                 output_dir: str | None = None, feature_cache: str | None = None) -> None:
+        # the probe group may also hold settings that the datamodule reads (probe.annotations): not scorers
+        scorers = scorers or {"latents": LatentScores(train_fraction)}
+        self.scorers = [scorer for scorer in scorers.values() if isinstance(scorer, Scorer)]
         self.n_samples = n_samples
         self.train_fraction = train_fraction
         self.output_dir = Path(output_dir) if output_dir else None
+        self.feature_cache = Path(feature_cache) if feature_cache else None
         self.metrics: dict = {}
         self.warnings: list[str] = []
 
@@ -46,13 +54,17 @@ class IdentifiabilityProbe(L.Callback):
         started = time.perf_counter()
         _restore_best(trainer, pl_module)
         data = datamodule.probe_data(self.n_samples, self.train_fraction, pl_module.device)
-        log.info("probing the encoder: fitted on %d %s, scored on %d %s", len(data.fit.targets), data.fit.name,
-                 len(data.score.targets), data.score.name)
-        (fit_codes, fit_inputs), (score_codes, score_inputs) = _encode(pl_module, data.fit), _encode(pl_module, data.score)
-        metrics = {"probe/n_fit": len(fit_codes), "probe/n_score": len(score_codes)}
+        log.info("probing the encoder on %d %s%s", len(data.fit.targets), data.fit.name,
+                 f", scored on {len(data.score.targets)} {data.score.name}" if data.score is not None else "")
+        baseline = any(scorer.baseline for scorer in self.scorers)
+        fit_codes, fit_inputs = self._encode(pl_module, data.fit, "fit", baseline)
+        score_codes, score_inputs = (self._encode(pl_module, data.score, "score", baseline) if data.score is not None
+                                     else (None, None))
+        metrics = {"probe/n_fit": len(fit_codes), "probe/n_score": 0 if score_codes is None else len(score_codes)}
         for scorer in self.scorers:
             metrics |= _prefixed("probe/", scorer.scores(fit_codes, score_codes, data))
-            metrics |= _prefixed("probe/baseline_", scorer.scores(fit_inputs, score_inputs, data))
+            if scorer.baseline:
+                metrics |= _prefixed("probe/baseline_", scorer.scores(fit_inputs, score_inputs, data))
         for scorer in self.scorers:
             metrics |= scorer.extras(metrics, pl_module.loss, datamodule)
         metrics["probe/seconds"] = time.perf_counter() - started
@@ -74,17 +86,57 @@ class IdentifiabilityProbe(L.Callback):
                 _log_wandb(logger, metrics, scalars, figure_path)
 
 
-def _encode(module: L.LightningModule, split: ProbeSplit) -> tuple[np.ndarray, np.ndarray]:
-    """The encoder's codes and the flattened raw inputs (the baseline's features) of one probe split."""
-    was_training = module.training
-    module.eval()
+    def _encode(self, module: L.LightningModule, split: ProbeSplit, role: str,
+                baseline: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The codes of one probe split (from the feature cache when it holds them), and its flattened raw
+        inputs when a scorer scores the baseline."""
+        cache = self.feature_cache / f"{role}.npz" if self.feature_cache and split.ids is not None and not baseline else None
+        digest = _weights_digest(module.encoder) if cache else None
+        if cache and (codes := _cached_codes(cache, split.ids, digest)) is not None:
+            log.info("probe features of %d %s read from %s", len(codes), split.name, cache)
+            return codes, None
+        codes, inputs = encode(module.encoder, split.inputs, baseline)
+        if cache:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache.with_suffix(".tmp.npz")  # a run killed while writing leaves no half cache
+            np.savez(temporary, ids=np.asarray(split.ids), codes=codes, digest=digest)
+            temporary.replace(cache)
+        return codes, inputs
+
+
+def encode(encoder: torch.nn.Module, batches, flattened_inputs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The encoder's codes of every batch (in eval mode, no gradients) and, if asked, the flattened inputs."""
+    was_training = encoder.training
+    encoder.eval()
     codes, inputs = [], []
-    with torch.no_grad():
-        for x in split.inputs:
-            codes.append(numpy(module.encoder(x)))
-            inputs.append(numpy(x.flatten(1)))
-    module.train(was_training)
-    return np.concatenate(codes), np.concatenate(inputs)
+    with torch.inference_mode():
+        for x in batches:
+            codes.append(numpy(encoder(x)))
+            if flattened_inputs:
+                inputs.append(numpy(x.flatten(1)))
+    encoder.train(was_training)
+    return np.concatenate(codes), np.concatenate(inputs) if flattened_inputs else None
+
+
+def _weights_digest(encoder: torch.nn.Module) -> str:
+    """A fingerprint of every parameter and buffer (a random projection's matrix is a buffer)."""
+    digest = hashlib.sha1()
+    for tensor in [*encoder.parameters(), *encoder.buffers()]:
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cached_codes(path: Path, ids: list[str], digest: str) -> np.ndarray | None:
+    """The cached codes, if they are of these samples under these weights."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as cached:
+            if str(cached["digest"]) == digest and cached["ids"].tolist() == list(ids):
+                return cached["codes"]
+    except (OSError, KeyError, ValueError) as error:
+        log.warning("ignoring the unreadable feature cache %s (%s)", path, error)
+    return None
 
 
 def _restore_best(trainer: L.Trainer, module: L.LightningModule) -> None:

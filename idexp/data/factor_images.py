@@ -155,6 +155,12 @@ class ShuffledBatches(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> ShuffledBatches:
+        """Lightning calls `set_epoch` on a batch sampler's `.sampler`, never on the batch sampler itself:
+        without this, every epoch would replay epoch 0's order."""
+        return self
+
     def __iter__(self) -> Iterator[list[int]]:
         rank, world = _rank_and_world()
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)

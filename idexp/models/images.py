@@ -1,8 +1,7 @@
-"""Image encoders for the DisLib-style runs: raw pixels, a small conv net, and the CE paper's ResNet18."""
+"""Image encoders for the DisLib-style runs: raw pixels and a small conv net (ResNets: idexp.models.backbones)."""
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 
@@ -35,14 +34,3 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def resnet18(in_channels: int, out_dim: int = 512) -> nn.Module:
-    """torchvision's ResNet18, randomly initialised, first convolution taking `in_channels`, no classifier:
-    the CE paper's f_CNN, a 512-dimensional representation (`out_dim` states it for the loss's head)."""
-    if out_dim != 512:
-        raise ValueError(f"out_dim={out_dim}, but ResNet18's representation has 512 dimensions; keep model.out_dim=512")
-    model = torchvision.models.resnet18(weights=None)
-    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    model.fc = nn.Identity()
-    return model

@@ -11,10 +11,14 @@ import sys
 from pathlib import Path
 
 from idexp.report.collect import collect_runs
-from idexp.report.factors import FACTOR_TABLES, factor_table
+from idexp.report import factors, imagenetx
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
 from idexp.report.tables import ablation_table, to_markdown
+
+# --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
+FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures),
+                 "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     paper = PAPER_TABLES.get(args.table) if args.table else None
-    factor_layout = FACTOR_TABLES.get(args.table)  # a (dataset, factor) × encoder table, no ablation plots
-    table = factor_table(runs) if factor_layout else ablation_table(runs, paper=paper)
+    factor_layout = FACTOR_TABLES.get(args.table)
+    table = factor_layout[1](runs) if factor_layout else ablation_table(runs, paper=paper)
     markdown = to_markdown(table)
     out = args.out or args.folders[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     hours = runs.completed["wall_time_s"].sum() / 3600
-    title = (f"{args.title or factor_layout or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
+    title = (f"{args.title or (factor_layout and factor_layout[0]) or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
              f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
     unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
     (out / "table.md").write_text(f"# {title}\n\n{markdown}\n"
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)
     (out / "table.tex").write_text(visible.to_latex(index=False))
-    plots = [] if factor_layout else plot_ablations(table, runs.varied, out)
+    plots = factor_layout[2](runs, out) if factor_layout else plot_ablations(table, runs.varied, out)
     print(f"{title}\n\n{markdown}\n\nWritten: {out / 'table.md'}, table.csv, table.tex"
           + "".join(f", {p.name}" for p in plots))
     return 0

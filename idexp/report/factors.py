@@ -7,7 +7,11 @@ from idexp.report.collect import Runs
 from idexp.report.paper import CE_TABLE4, CE_TABLE4_COLUMNS
 
 PREFIX = "probe/pearson/"
-FACTOR_TABLES = {"ce_table4": "CE Table 4 (DisLib, Pearson r of linear decoding)"}  # --table name -> title
+TITLE = "CE Table 4 (DisLib, Pearson r of linear decoding)"
+
+
+def no_figures(runs: Runs, out) -> list:
+    return []
 
 
 def _dataset(run: pd.Series) -> str:

@@ -18,6 +18,7 @@ class ProbeSplit:
     inputs: Iterable[torch.Tensor]
     targets: np.ndarray
     name: str  # what the samples are, for the summary: "fresh samples", "validation images"
+    ids: list[str] | None = None  # the samples' identities (image file names): their codes may be cached on disk
 
 
 @dataclass
@@ -25,7 +26,7 @@ class ProbeData:
     """What a datamodule's `probe_data(n_samples, train_fraction, device)` returns."""
 
     fit: ProbeSplit
-    score: ProbeSplit
+    score: ProbeSplit | None  # None: the scorer draws its own splits from `fit` (ImageNet-X's repeated splits)
     factors: tuple = ()  # the dataset's `Factor`s, in target column order; empty for a DGP's latents
 
 
@@ -36,6 +37,10 @@ class Scorer:
     `probe/...` scores of the trained loss itself (heads, Λ); `summary` turns recorded metrics back into
     the final summary's lines, so a run skipped or re-scored later prints the same table.
     """
+
+    # whether the raw inputs are scored too (`probe/baseline_...`); ImageNet's 150,528 pixels per image are
+    # not a feature set: its input baseline is a model of its own (model=projection)
+    baseline: bool = True
 
     def scores(self, fit_codes: np.ndarray, score_codes: np.ndarray, data: ProbeData) -> dict:
         raise NotImplementedError

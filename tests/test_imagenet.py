@@ -1,0 +1,143 @@
+"""ImageNet runs end to end through the real CLI: tiny JPEG folders with real ILSVRC2012 validation names,
+joined to ImageNet-X annotations; training under DDP, the probe, its feature cache, the random-projection
+baseline, torchvision backbones and their weights, the Fig. 3 table, and bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from idexp.config import ConfigError
+from idexp.models import RandomProjection, backbone
+from tests.conftest import ROOT, run_cli
+from tests.imagenet_files import annotated_val_files, write_annotations, write_imagenet
+
+QUICK = ["logger=csv", "trainer=cpu", "dataset=imagenet", "dataset.loader.num_workers=0", "dataset.batch_size=16"]
+# a small projection: the same baseline as the paper's 2048 dimensions, without a 1.2 GB matrix
+PROJECTION = ["model=projection", "model.out_dim=256", "train=false"]
+
+
+def finished(result, run_dir) -> dict:
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed"
+    return record["metrics"]
+
+
+@pytest.fixture(scope="module")
+def brightness_folder(tmp_path_factory):
+    """120 real annotated validation names whose image brightness follows `brighter` (a seeded half of them),
+    with an annotation file in the official schema where `texture` is an independent seeded half."""
+    root = tmp_path_factory.mktemp("imagenet")
+    names, classes, frame = annotated_val_files(120, seed=3)
+    rng = np.random.default_rng(0)
+    frame = frame.copy()
+    frame["brighter"] = rng.permutation(np.arange(120) % 2)
+    frame["texture"] = rng.permutation(np.arange(120) % 2)
+    brightness = np.where(frame["brighter"] == 1, 0.7, 0.35)
+    write_imagenet(root, names, classes, brightness=list(brightness), train_per_class=0)
+    return root, write_annotations(root / "annotations.jsonl", frame)
+
+
+def test_known_answer_brightness_decodes_and_an_unseen_factor_stays_at_chance(tmp_path, brightness_folder):
+    root, annotations = brightness_folder
+    result = run_cli([*QUICK, *PROJECTION, f"dataset.path={root}", f"probe.annotations={annotations}",
+                      f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    metrics = finished(result, tmp_path / "run")
+    assert "120 of the 120 validation images" in result.stdout + result.stderr
+    assert metrics["probe/acc/brighter"] > 0.9 and metrics["probe/pvalue/brighter"] < 1e-6
+    assert abs(metrics["probe/acc/texture"] - 0.5) < 0.12 and metrics["probe/pvalue/texture"] > 0.05 / 17
+    assert metrics["probe/n_fit"] == 120 and metrics["probe/n_score"] == 0
+    assert not any(key.startswith("probe/baseline_") for key in metrics)  # the input baseline is its own model
+    assert "ImageNet-X probe" in result.stdout and (tmp_path / "run" / "probe.png").exists()
+
+
+def test_packaged_annotations_join_by_file_name(tmp_path):
+    names, classes, _ = annotated_val_files(24, seed=5)
+    extra = ["ILSVRC2012_val_00007197.JPEG", "ILSVRC2012_val_00000014.JPEG"]  # a prototype; one ImageNet-X lacks
+    root = write_imagenet(tmp_path / "imagenet", names + extra, classes + [0, 757], train_per_class=0, flat_val=True)
+    result = run_cli([*QUICK, *PROJECTION, f"dataset.path={root}", f"dataset.val_labels={root / 'val_labels.csv'}",
+                      f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    metrics = finished(result, tmp_path / "run")
+    # the prototypes are dropped, as imagenet_x.load_annotations() does
+    assert "24 of the 26 validation images" in result.stdout + result.stderr
+    assert metrics["probe/n_fit"] == 24 and metrics["probe/n_positive/class"] == sum(c >= 500 for c in classes)
+
+
+def test_ddp_training_then_probe_and_a_reprobe_from_the_feature_cache(tmp_path):
+    """One epoch of a tiny random-init conv net on two CPU ranks, the probe on rank zero; re-probing the run
+    reads the cached features (the images are made unreadable first) and gives the same scores."""
+    names, classes, _ = annotated_val_files(48, seed=7)
+    root = write_imagenet(tmp_path / "imagenet", names, classes, train_per_class=1)
+    run = tmp_path / "run"
+    result = run_cli([*QUICK, "model=convnet", "loss=ce", "trainer=ddp", "trainer.accelerator=cpu",
+                      "trainer.max_epochs=1", "dataset.batch_size=8", f"dataset.path={root}", f"hydra.run.dir={run}"],
+                     tmp_path)
+    metrics = finished(result, run)
+    assert "Starting with 2 processes" in result.stdout + result.stderr and result.stdout.count("Run folder:") == 1
+    assert (run / "checkpoints" / "best.ckpt").exists() and (run / "probe_features" / "fit.npz").exists()
+    assert 0 <= metrics["probe/acc/class"] <= 1 and metrics["probe/units"] >= 1
+    for image in (root / "val").rglob("*.JPEG"):
+        image.write_bytes(b"not a jpeg")
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    rescore = subprocess.run([sys.executable, "-m", "idexp.probe", str(run)], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert rescore.returncode == 0, rescore.stderr[-3000:]
+    again = json.loads((run / "rescore" / "results.json").read_text())["metrics"]
+    assert again["probe/acc/class"] == metrics["probe/acc/class"]
+    assert again["probe/acc/background"] == metrics["probe/acc/background"]
+
+
+def test_random_projection_is_a_fixed_seeded_linear_map():
+    x = torch.rand(4, 3, 8, 8)
+    first, again, other = RandomProjection(192, 32, seed=1), RandomProjection(192, 32, seed=1), RandomProjection(192, 32, seed=2)
+    assert torch.equal(first(x), again(x)) and not torch.allclose(first(x), other(x))
+    assert torch.allclose(first(2 * x), 2 * first(x), atol=1e-5)  # linear: no bias, no nonlinearity
+    assert first.state_dict() == {}  # regenerated from the seed, never stored in a checkpoint
+
+
+@pytest.mark.parametrize("architecture, width", [("resnet18", 512), ("resnet50", 2048), ("vit_b_16", 768)])
+def test_backbones_give_their_penultimate_features(architecture, width):
+    model = backbone(architecture, out_dim=width).eval()
+    with torch.inference_mode():
+        assert model(torch.rand(1, 3, 224, 224)).shape == (1, width)
+
+
+def test_weights_load_from_a_file_a_checkpoint_and_the_hub_cache_never_downloading(tmp_path, monkeypatch):
+    source = backbone("resnet18")
+    full = {**source.state_dict(), "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    torch.save(full, tmp_path / "resnet18.pth")  # a torchvision state dict, classifier included
+    torch.save({"state_dict": {f"encoder.{k}": v for k, v in source.state_dict().items()}}, tmp_path / "best.ckpt")
+    for path in (tmp_path / "resnet18.pth", tmp_path / "best.ckpt"):
+        loaded = backbone("resnet18", weights=str(path))
+        assert torch.equal(loaded.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    with pytest.raises(ConfigError, match=r"model.weights=DEFAULT: .* not in the torch hub cache \(.*hub/checkpoints/resnet18-"):
+        backbone("resnet18", weights="DEFAULT")
+    cached = tmp_path / "hub" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"  # $TORCH_HOME/hub: IMAGENET1K_V1's file
+    cached.parent.mkdir(parents=True)
+    torch.save(full, cached)
+    assert torch.equal(backbone("resnet18", weights="DEFAULT").conv1.weight, source.conv1.weight)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["dataset.path=/no/such/imagenet"], "dataset.path=/no/such/imagenet does not exist"),
+    (["dataset.path={root}", "model=resnet50", "model.weights={root}/missing.pth"], "model.weights="),
+    (["dataset.path={root}", "probe.annotations={root}/bad.jsonl"], "probe.annotations="),
+    (["dataset.path={empty}"], "none of the"),
+])
+def test_bad_input_stops_with_one_message_and_no_run_folder(tmp_path, overrides, message):
+    names, classes, frame = annotated_val_files(6, seed=9)
+    root = write_imagenet(tmp_path / "imagenet", names, classes, train_per_class=0)
+    (root / "bad.jsonl").write_text('{"file_name": "ILSVRC2012_val_00000002.JPEG", "class": 3}\n')  # no factor columns
+    empty = write_imagenet(tmp_path / "unannotated", ["ILSVRC2012_val_00000014.JPEG"], [757], train_per_class=0)
+    args = [arg.format(root=root, empty=empty) for arg in overrides]
+    result = run_cli([*QUICK, "train=false", *args, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "Fix:" in result.stderr
+    assert not (tmp_path / "run").exists()
