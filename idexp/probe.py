@@ -1,7 +1,8 @@
 """Re-score a run from its checkpoint, without training: `python -m idexp.probe RUN_DIR [options]`.
 
 The run's recorded config rebuilds its components, `checkpoints/best.ckpt` (image runs: the best
-validation accuracy) or else `checkpoints/last.ckpt` restores the encoder and the loss (heads, Λ), and the
+validation accuracy) or else `checkpoints/last.ckpt` restores the encoder and the loss (heads, Λ) (a
+`train=false` run has none: its encoder is what the config builds, e.g. `model.weights`), and the
 probe runs as at the end of training, on the same samples unless the options change them. The scores go
 to RUN_DIR/rescore/ (results.json, probe.png); the run's own results.json and probe.png are left as they are.
 """
@@ -29,7 +30,8 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
     # an image run's probe scores its best checkpoint (best validation accuracy); a DGP run's, its last
     checkpoint = next((path for name in ("best.ckpt", "last.ckpt") if (path := run_dir / "checkpoints" / name).exists()),
                       run_dir / "checkpoints" / "last.ckpt")
-    if not checkpoint.exists():
+    probe_only = record["config"].get("train") is False  # its encoder is rebuilt from the config (seed, model.weights)
+    if not checkpoint.exists() and not probe_only:
         raise ConfigError(f"{checkpoint} does not exist: the run saved no state to probe. "
                           "Fix: re-launch the run's own command to train it first.")
     cfg = OmegaConf.create(record["config"])
@@ -41,12 +43,14 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
                                 "trainer": {"accelerator": "auto", "devices": 1, "strategy": "auto"}})
     validate(cfg)
     trainer, module, datamodule, callbacks = build(cfg)
-    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+    if checkpoint.exists():
+        module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
     out.mkdir(parents=True, exist_ok=True)
     callbacks["probe"].run(trainer, module, datamodule)
     metrics = callbacks["probe"].metrics
     (out / RESULTS_FILE).write_text(json.dumps(as_recorded(
-        {"status": "completed", "metrics": metrics, "rescore_of": str(run_dir), "checkpoint": str(checkpoint),
+        {"status": "completed", "metrics": metrics, "rescore_of": str(run_dir),
+         "checkpoint": str(checkpoint) if checkpoint.exists() else None,
          "probe": probe}), indent=2))
     return metrics
 

@@ -10,6 +10,9 @@
 - loader: images/s that the dSprites datamodule's training loader delivers (uint8 batches, its workers).
 - image_overhead: training images/s of idexp vs a plain PyTorch loop on dSprites, with the same encoder,
   loss, optimizer and batches (the datamodule's loader), side by side, alternating rounds.
+- feature_extraction: the ImageNet probe's feature extraction (JPEG decoding and preprocessing in loader
+  workers, the encoder in inference mode) in images/s, idexp vs a plain PyTorch inference loop (the
+  model's `weights.transforms()` in the workers, `model(x)`), same images, model, batch size and workers.
 """
 from __future__ import annotations
 
@@ -229,7 +232,71 @@ def probe_cost(n: int = 8192, dim: int = 10, repeats: int = 5) -> dict:
     return {"n_samples": n, "dim": dim, "seconds_trained_plus_baseline": round(float(np.median(times)), 4)}
 
 
-BENCHMARKS = ["time_to_r2", "overhead", "probe", "render", "loader", "image_overhead"]
+def _jpeg_folder(root: Path, n: int) -> list[str]:
+    """n random-texture JPEGs under root/val/, named as annotated ImageNet validation images."""
+    from PIL import Image
+
+    from idexp.data.imagenet_x import read_annotations
+
+    names = sorted(read_annotations().file_name)[:n]
+    rng = np.random.default_rng(0)
+    (root / "val").mkdir(parents=True)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (128, 160, 3), dtype=np.uint8)).save(root / "val" / name, quality=90)
+    return names
+
+
+def plain_feature_throughput(encoder, files: list[Path], architecture: str, batch_size: int, workers: int) -> float:
+    """What a researcher writes: the weights' transforms in a Dataset, a DataLoader, the model in inference mode."""
+    import torchvision
+    from PIL import Image
+
+    transform = torchvision.models.get_model_weights(architecture).DEFAULT.transforms()
+
+    class Images(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(files)
+
+        def __getitem__(self, i):
+            return transform(Image.open(files[i]).convert("RGB"))
+
+    device = next(encoder.parameters()).device
+    loader = torch.utils.data.DataLoader(Images(), batch_size=batch_size, num_workers=workers)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for x in loader:
+            encoder(x.to(device, non_blocking=True)).cpu()
+    _sync(device)
+    return len(files) / (time.perf_counter() - start)
+
+
+def feature_extraction(architecture: str, n: int, batch_size: int, workers: int, rounds: int) -> dict:
+    """Feature-extraction images/s: the probe's path (datamodule batches, `encode`) vs a plain loop, alternating."""
+    from idexp.callbacks.probe import encode
+    from idexp.data import ImageNetDataModule
+    from idexp.models import backbone
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    encoder = backbone(architecture).to(device)
+    plain, framework = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        names = _jpeg_folder(Path(tmp), n)
+        datamodule = ImageNetDataModule(tmp, preprocessing=architecture, batch_size=batch_size,
+                                        loader={"num_workers": workers, "pin_memory": True})
+        for _ in range(rounds):
+            plain.append(plain_feature_throughput(encoder, [Path(tmp) / "val" / name for name in names], architecture,
+                                                  batch_size, workers))
+            start = time.perf_counter()
+            encode(encoder, datamodule.probe_data(0, 0.5, device).fit.inputs, flattened_inputs=False)
+            _sync(device)
+            framework.append(n / (time.perf_counter() - start))
+    ratios = np.array(framework) / np.array(plain)
+    return {"model": architecture, "images": n, "batch_size": batch_size, "workers": workers, "rounds": rounds,
+            "plain_images_per_s": round(float(np.median(plain)), 1), "idexp_images_per_s": round(float(np.median(framework)), 1),
+            "ratio": round(float(np.median(ratios)), 3), "ratio_per_round": [round(float(r), 3) for r in ratios]}
+
+
+BENCHMARKS = ["time_to_r2", "overhead", "probe", "render", "loader", "image_overhead", "feature_extraction"]
 
 
 def main() -> None:
@@ -239,6 +306,9 @@ def main() -> None:
     parser.add_argument("--overhead-steps", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--image-steps", type=int, default=60)
+    parser.add_argument("--feature-model", help="feature_extraction's torchvision model (default: resnet50 on a GPU, "
+                                                "resnet18 on a CPU)")
+    parser.add_argument("--feature-images", type=int, help="feature_extraction's images (default: 4096 GPU, 256 CPU)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     only = set(args.only or BENCHMARKS)
@@ -256,6 +326,11 @@ def main() -> None:
         report["loader"] = loader_throughput(images)
     if "image_overhead" in only:
         report["image_overhead"] = image_overhead([*images, "model=convnet"], args.image_steps, args.rounds)
+    if "feature_extraction" in only:
+        gpu = torch.cuda.is_available()
+        report["feature_extraction"] = feature_extraction(
+            args.feature_model or ("resnet50" if gpu else "resnet18"), args.feature_images or (4096 if gpu else 256),
+            batch_size=256 if gpu else 32, workers=8 if gpu else 2, rounds=args.rounds)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
