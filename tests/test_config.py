@@ -47,10 +47,11 @@ def test_every_conditional_builds_on_the_sphere(tmp_path, conditional):
 
 
 # encoders of image datasets: built on a dataset file by tests/test_dislib.py
-IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18")  # resnet50 and vit_b_16: test_imagenet
+IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18")
+IMAGENET_MODELS = ("resnet50", "vit_b_16", "projection")  # built by tests/test_imagenet.py
 
 
-@pytest.mark.parametrize("option", [f"model={m}" for m in options("model") if m not in IMAGE_MODELS] + [f"trainer={t}" for t in options("trainer")]
+@pytest.mark.parametrize("option", [f"model={m}" for m in options("model") if m not in IMAGE_MODELS + IMAGENET_MODELS] + [f"trainer={t}" for t in options("trainer")]
                          + [f"logger={g}" for g in options("logger")])
 def test_model_trainer_logger_options_build(tmp_path, option):
     if option == "trainer=ddp":

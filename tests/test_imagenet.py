@@ -14,7 +14,7 @@ import torch
 
 from idexp.config import ConfigError
 from idexp.models import RandomProjection, backbone
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, compose_config, run_cli
 from tests.imagenet_files import annotated_val_files, write_annotations, write_imagenet
 
 QUICK = ["logger=csv", "trainer=cpu", "dataset=imagenet", "dataset.loader.num_workers=0", "dataset.batch_size=16"]
@@ -130,6 +130,13 @@ def test_ddp_training_then_probe_and_a_reprobe_from_the_feature_cache(tmp_path):
     again = json.loads((run / "rescore" / "results.json").read_text())["metrics"]
     assert again["probe/acc/class"] == metrics["probe/acc/class"]
     assert again["probe/acc/background"] == metrics["probe/acc/background"]
+
+
+def test_the_fig3_preset_selects_imagenet_and_the_imagenetx_probe(tmp_path):
+    cfg = compose_config(["experiment=imagenetx", "dataset.path=/data/imagenet", "model=vit_b_16"], tmp_path)
+    assert cfg.table == "ce_fig3" and cfg.dataset._target_ == "idexp.data.ImageNetDataModule"
+    assert cfg.dataset.preprocessing == "vit_b_16" and cfg.probe.imagenetx.repetitions == 10
+    assert "dgp" not in cfg and cfg.callbacks.probe.scorers.imagenetx.solver == "batched"
 
 
 def test_random_projection_is_a_fixed_seeded_linear_map():

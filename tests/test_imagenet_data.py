@@ -137,9 +137,9 @@ def test_probe_data_joins_the_packaged_annotations(tmp_path, annotated, others, 
     extra = prototypes + unannotated
     brightness = list(np.linspace(0.1, 0.9, len(names))) + [0.5] * len(extra)
     root = write_imagenet(tmp_path, names + extra, classes + [labels[n] for n in extra], brightness, train_per_class=0)
-    dm = ImageNetDataModule(str(root), batch_size=5, loader={"num_workers": 2})
-    with caplog.at_level(logging.INFO, logger="idexp.data.imagenet"):
-        data = dm.probe_data(n_samples=100, train_fraction=0.5, device=torch.device("cpu"))
+    with caplog.at_level(logging.INFO, logger="idexp.data.imagenet"):  # joined when built: bad input stops early
+        dm = ImageNetDataModule(str(root), batch_size=5, loader={"num_workers": 2})
+    data = dm.probe_data(n_samples=100, train_fraction=0.5, device=torch.device("cpu"))
     assert "12 of the 16 validation images" in caplog.text
     assert data.score is None and data.fit.name == "annotated validation images"
     assert [f.name for f in data.factors] == ["class", *FACTORS] and {f.kind for f in data.factors} == {"binary"}
@@ -187,20 +187,20 @@ def test_bad_inputs_name_the_key_and_the_fix(tmp_path, annotated, others):
 
     lacking = write_annotations(tmp_path / "lacking.jsonl", frame).read_text().replace('"texture"', '"texture_"')
     (tmp_path / "lacking.jsonl").write_text(lacking)
-    dm = ImageNetDataModule(str(root), annotations=str(tmp_path / "lacking.jsonl"))
-    _config_error(lambda: dm.probe_data(0, 0.0, torch.device("cpu")), "probe.annotations", "'texture'")
-    dm = ImageNetDataModule(str(root), annotations=str(tmp_path / "absent.jsonl"))
-    _config_error(lambda: dm.probe_data(0, 0.0, torch.device("cpu")), "probe.annotations", "absent.jsonl")
+    _config_error(lambda: ImageNetDataModule(str(root), annotations=str(tmp_path / "lacking.jsonl")), "probe.annotations",
+                  "'texture'")
+    _config_error(lambda: ImageNetDataModule(str(root), annotations=str(tmp_path / "absent.jsonl")), "probe.annotations",
+                  "absent.jsonl")
     twice = write_annotations(tmp_path / "twice.jsonl", pd.concat([frame, frame.iloc[:1]]))
     _config_error(lambda: read_annotations(str(twice)), "probe.annotations", names[0])
 
     unlabelled = write_imagenet(tmp_path / "unlabelled", unannotated, [labels[n] for n in unannotated], flat_val=True)
     _config_error(lambda: ImageNetDataModule(str(unlabelled), val_labels=str(tmp_path / "lacking.jsonl")),
                   "dataset.val_labels", "['label']")
-    empty = ImageNetDataModule(str(unlabelled))  # real validation images that ImageNet-X does not annotate
-    _config_error(lambda: empty.probe_data(0, 0.0, torch.device("cpu")),
-                  "dataset.path", "probe.annotations", "ILSVRC2012_val_XXXXXXXX.JPEG")
-    shutil.copy(next((root / "val").rglob("*.JPEG")), unlabelled / "val" / "photo.jpg")
+    # real validation images that ImageNet-X does not annotate: refused when built, before any training
+    _config_error(lambda: ImageNetDataModule(str(unlabelled)), "dataset.path", "probe.annotations",
+                  "ILSVRC2012_val_XXXXXXXX.JPEG")
+    shutil.copy(next((root / "val").rglob("*.JPEG")), unlabelled / "val" / "photo.jpg")  # no label for it
     _config_error(lambda: ImageNetDataModule(str(unlabelled)), "dataset.val_labels", "photo.jpg")
 
     shutil.rmtree(root / "train")

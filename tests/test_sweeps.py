@@ -77,7 +77,7 @@ def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tm
     assert "not averaged (failed)" in capsys.readouterr().err
 
 
-IMAGE_EXPERIMENTS = ("ce_table4",)  # on image datasets: tests/test_dislib.py
+IMAGE_EXPERIMENTS = ("ce_table4", "imagenetx")  # on image datasets: tests/test_dislib.py, tests/test_imagenet.py
 SYNTHETIC_EXPERIMENTS = sorted(p.stem for p in (ROOT / "idexp" / "conf" / "experiment").glob("*.yaml")
                                if p.stem not in IMAGE_EXPERIMENTS)
 

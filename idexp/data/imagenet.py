@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -71,6 +72,7 @@ class ImageNetDataModule(L.LightningDataModule):
         self.batch_size, self.seed, self.probe_images = batch_size, seed, probe_images
         self.loader = dict(loader or {})
         self.probe_files: list[str] = []
+        self.annotated = self._join_annotations()
 
     @property
     def val_names(self) -> list[str]:
@@ -104,13 +106,12 @@ class ImageNetDataModule(L.LightningDataModule):
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(x.float().div_(255), self.preset.mean, self.preset.std, inplace=True)
 
-    def probe_data(self, n_samples: int, train_fraction: float, device: torch.device) -> ProbeData:
-        """The ImageNet-X annotated validation images with their binarised class and 16 factors. The scorer
-        draws its own splits of them, so `n_samples` and `train_fraction` are not used; `probe_images` caps them."""
+    def _join_annotations(self) -> pd.DataFrame:
+        """The annotated validation images (by file name), checked when the datamodule is built: a bad
+        annotation file or an empty join stops a run before training, not after it."""
         annotations = read_annotations(self.annotations)
         names = self.val_names
-        position = {name: i for i, name in enumerate(names)}
-        joined = annotations[annotations.file_name.isin(position)].sort_values("file_name")
+        joined = annotations[annotations.file_name.isin(set(names))].sort_values("file_name")
         log.info("ImageNet-X: %d of the %d validation images in %s are annotated (%d annotations)",
                  len(joined), len(names), self.root / "val", len(annotations))
         if joined.empty:
@@ -120,8 +121,13 @@ class ImageNetDataModule(L.LightningDataModule):
                 f"{self.root / 'val'} (e.g. {names[0]}); ImageNet-X annotates the ILSVRC2012 validation images "
                 "ILSVRC2012_val_XXXXXXXX.JPEG. Fix: point dataset.path at the ILSVRC2012 folder whose val/ holds them "
                 "(flat or in wnid folders), or probe.annotations at annotations of your images.")
-        if self.probe_images:
-            joined = joined.iloc[: self.probe_images]
+        return joined.iloc[: self.probe_images] if self.probe_images else joined
+
+    def probe_data(self, n_samples: int, train_fraction: float, device: torch.device) -> ProbeData:
+        """The ImageNet-X annotated validation images with their binarised class and 16 factors. The scorer
+        draws its own splits of them, so `n_samples` and `train_fraction` are not used; `probe_images` caps them."""
+        joined = self.annotated
+        position = {name: i for i, name in enumerate(self.val_names)}
         rows = np.array([position[name] for name in joined.file_name], dtype=np.int64)
         disagree = int((self.val[1][rows] != joined["class"].to_numpy()).sum())
         if disagree:  # a wrong label file or misplaced folder; the probe uses the annotation's class
