@@ -6,7 +6,7 @@ import json
 import pytest
 
 from idexp.report.__main__ import main as report
-from idexp.train import train
+from idexp.train import build, train
 from tests.conftest import QUICK, ROOT, compose_config, run_cli
 
 TINY = ["logger=none", *QUICK, "trainer.max_steps=20", "callbacks.checkpoint.every_n_train_steps=10"]
@@ -90,6 +90,17 @@ def test_every_experiment_composes_at_both_scales_and_runs_a_few_steps(tmp_path,
     if scale == "quick":
         metrics = train(compose_config([f"experiment={experiment}", "logger=none", *QUICK, "trainer.max_steps=5"], tmp_path))
         assert "probe/r2_affine" in metrics
+
+
+@pytest.mark.parametrize("experiment", SYNTHETIC_EXPERIMENTS)
+def test_paper_scale_keeps_the_official_constant_rate_and_quick_scale_decays_it(tmp_path, experiment):
+    quick = compose_config([f"experiment={experiment}", "logger=none"], tmp_path)
+    paper = compose_config([f"experiment={experiment}", "scale=paper", "logger=none"], tmp_path)
+    assert quick.scheduler.T_max == quick.trainer.max_steps and "CosineAnnealingLR" in quick.scheduler._target_
+    assert paper.scheduler is None  # the CE, AnInfoNCE and cl-ica code: Adam at a constant rate (Λ's too)
+    trainer, module, _, _ = build(paper)
+    module.trainer = trainer
+    assert not isinstance(module.configure_optimizers(), dict)  # an optimizer alone: no scheduler steps it
 
 
 def test_a_multirun_over_every_experiment_runs_them_all(tmp_path):
