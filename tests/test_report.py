@@ -62,8 +62,23 @@ def test_a_row_that_kept_the_preset_shows_its_value_and_the_title_is_used(tmp_pa
     table = (tmp_path / "out" / "table.md").read_text()
     assert table.startswith("# My sweep: 2 runs")
     assert "| dgp.dim | seeds |" in table and "launcher" not in table  # how it was launched is no setting
-    assert "| 3 | 1 | 50.0±0.0 |" in table and "| *5* | 1 | 75.0±0.0 |" in table
+    assert "| 3 | 1 | 50.0 (n = 1) |" in table and "| *5* | 1 | 75.0 (n = 1) |" in table  # one seed: no ± 0.0
     capsys.readouterr()
+
+
+def test_spreads_are_sample_standard_deviations_and_the_header_states_the_recipe(tmp_path):
+    from idexp.report.__main__ import main as report
+    config = {"scale": "quick", "trainer": {"max_steps": 8000}, "dataset": {"batch_size": 1024},
+              "optimizer": {"lr": 0.003}, "scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR"}}
+    for seed, r2 in enumerate([0.90, 0.92, 0.94]):
+        (tmp_path / str(seed)).mkdir()
+        (tmp_path / str(seed) / "results.json").write_text(json.dumps({
+            "status": "completed", "metrics": {"probe/r2_affine": r2}, "wall_time_s": 10.0,
+            "config": {**config, "seed": seed}, "overrides": [f"seed={seed}"]}))
+    assert report([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "| 3 | 92.0±2.0 |" in table  # sample std (ddof = 1) of 90, 92, 94; the population std would be 1.6
+    assert "Trained with: scale quick · steps 8000 · batch 1024 · lr 0.003 · schedule cosine." in table
 
 
 def test_execution_settings_neither_split_rows_nor_block_a_relaunch():

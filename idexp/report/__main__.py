@@ -14,7 +14,7 @@ from idexp.report.collect import collect_runs
 from idexp.report import factors, imagenetx
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
-from idexp.report.tables import ablation_table, to_markdown
+from idexp.report.tables import ablation_table, recipe, to_markdown
 
 # --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
 FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures),
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"{args.title or (factor_layout and factor_layout[0]) or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
              f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
     unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
-    (out / "table.md").write_text(f"# {title}\n\n{markdown}\n"
+    (out / "table.md").write_text(f"# {title}\n\nTrained with: {recipe(runs)}.\n\n{markdown}\n"
                                   + (f"\nNot averaged (unfinished or failed):\n{unfinished}" if unfinished else ""))
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)

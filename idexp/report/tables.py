@@ -35,11 +35,12 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
         reference = paper.lookup(group.iloc[0]) if paper else None
         for label, key in metrics.items():
             scale = 100.0 if _is_percent(key) else 1.0
-            mean, std = group[key].mean() * scale, group[key].std(ddof=0) * scale
-            if group[key].isna().all():  # a metric these runs do not have (e.g. Λ for InfoNCE)
+            values = group[key].dropna() * scale
+            mean = values.mean()
+            if values.empty:  # a metric these runs do not have (e.g. Λ for InfoNCE)
                 row[label] = "–"
             else:
-                row[label] = f"{mean:.1f}±{std:.1f}" if scale == 100 else f"{mean:.3f}±{std:.3f}"
+                row[label] = _mean_spread(values, digits=1 if scale == 100 else 3)
             if paper is not None:
                 value = None if reference is None else reference.get(label)
                 row[f"{label} paper"] = "–" if value is None else value
@@ -49,6 +50,34 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
     table = pd.DataFrame(rows).drop(columns=["_all"], errors="ignore")
     unreported = [label for label in metrics if paper is not None and (table[f"{label} paper"] == "–").all()]
     return table.drop(columns=[f"{label} {suffix}" for label in unreported for suffix in ("paper", "Δ")])
+
+
+def _mean_spread(values: pd.Series, digits: int) -> str:
+    """Mean ± sample standard deviation over seeds; one seed has no spread to show: "(n = 1)"."""
+    if len(values) == 1:
+        return f"{values.mean():.{digits}f} (n = 1)"
+    return f"{values.mean():.{digits}f}±{values.std(ddof=1):.{digits}f}"
+
+
+# what a table's runs were trained with, for its header: label -> config key
+RECIPE = {"scale": "scale", "steps": "trainer.max_steps", "epochs": "trainer.max_epochs", "batch": "dataset.batch_size",
+          "lr": "optimizer.lr", "schedule": "scheduler._target_"}
+SCHEDULES = {"CosineAnnealingLR": "cosine"}
+
+
+def recipe(runs: Runs) -> str:
+    """"scale quick · steps 8000 · batch 1024 · lr 0.003 · schedule cosine": each setting's values over the runs."""
+    parts = []
+    for label, key in RECIPE.items():
+        column = runs.completed.get(key)
+        if label == "schedule":  # no scheduler key (scheduler: null) is a constant rate
+            column = (column if column is not None else pd.Series(None, index=runs.completed.index, dtype=object))
+            column = column.map(lambda t: "constant" if pd.isna(t) else SCHEDULES.get(str(t).rsplit(".", 1)[-1], t))
+        if column is None or column.isna().all() or (label in ("steps", "epochs") and (column <= 0).all()):
+            continue
+        values = sorted({str(v) for v in column.dropna()})
+        parts.append(f"{label} {', '.join(values)}")
+    return " · ".join(parts)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
