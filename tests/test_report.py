@@ -31,6 +31,17 @@ def test_paper_rows_are_matched_by_the_run_settings(tmp_path, experiment, overri
     assert PAPER_TABLES[table].lookup(run)[column] == expected
 
 
+def test_anInfoNCE_reference_values_are_labelled_as_the_official_log_not_a_paper(tmp_path):
+    from idexp.report.collect import Runs
+    from idexp.report.tables import ablation_table
+
+    cfg = compose_config(["experiment=aninfonce", "dgp.conditional.lambdas=linspace"], tmp_path)
+    run = {**flatten(OmegaConf.to_container(cfg, resolve=True)), "probe/mcc_pearson": 0.95, "probe/r2_affine": 0.99}
+    table = ablation_table(Runs(pd.DataFrame([run])), paper=PAPER_TABLES["aninfonce"])
+    assert table.loc[0, "MCC official log"] == 99.0 and not any(column.endswith(" paper") for column in table.columns)
+    assert "in-sample" in PAPER_TABLES["aninfonce"].name and "held out" in PAPER_TABLES["aninfonce"].name
+
+
 def test_a_row_the_paper_does_not_report_has_no_paper_value(tmp_path):
     cfg = compose_config(["experiment=ce_table3", "dgp.dim=7"], tmp_path)
     run = pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))

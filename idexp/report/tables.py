@@ -43,13 +43,13 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
                 row[label] = _mean_spread(values, digits=1 if scale == 100 else 3)
             if paper is not None:
                 value = None if reference is None else reference.get(label)
-                row[f"{label} paper"] = "–" if value is None else value
+                row[f"{label} {paper.source}"] = "–" if value is None else value
                 row[f"{label} Δ"] = "–" if value is None else (f"{mean - value:+.1f}" if scale == 100 else f"{mean - value:+.3f}")
             row[f"_{key}"] = mean
         rows.append(row)
     table = pd.DataFrame(rows).drop(columns=["_all"], errors="ignore")
-    unreported = [label for label in metrics if paper is not None and (table[f"{label} paper"] == "–").all()]
-    return table.drop(columns=[f"{label} {suffix}" for label in unreported for suffix in ("paper", "Δ")])
+    unreported = [label for label in metrics if paper is not None and (table[f"{label} {paper.source}"] == "–").all()]
+    return table.drop(columns=[f"{label} {suffix}" for label in unreported for suffix in (paper.source, "Δ")])
 
 
 def _mean_spread(values: pd.Series, digits: int) -> str:
