@@ -42,6 +42,13 @@ def test_anInfoNCE_reference_values_are_labelled_as_the_official_log_not_a_paper
     assert "in-sample" in PAPER_TABLES["aninfonce"].name and "held out" in PAPER_TABLES["aninfonce"].name
 
 
+@pytest.mark.parametrize("override", ["dgp.dim=7", "dgp.n_clusters=10", "dgp.conditional.kappa=50", "dgp.n_instances=100"])
+def test_a_table5_row_matches_the_paper_only_at_the_papers_d_clusters_kappa_and_n(tmp_path, override):
+    base = ["experiment=ce_table5", "dgp/marginal@dgp.cluster_marginal=laplace", "loss.normalize_rows=true"]
+    cfg = compose_config([*base, override], tmp_path)
+    assert PAPER_TABLES["ce_table5"].lookup(pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))) is None
+
+
 def test_a_row_the_paper_does_not_report_has_no_paper_value(tmp_path):
     cfg = compose_config(["experiment=ce_table3", "dgp.dim=7"], tmp_path)
     run = pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))
