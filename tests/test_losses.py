@@ -96,6 +96,29 @@ def test_infonce_lp_matches_reference(p: float, batch_size: int) -> None:
     assert loss.item() == close(expected)
 
 
+@pytest.mark.parametrize("metric, p", [("dot", 2.0), ("lp", 1.0), ("lp", 2.0)])
+def test_infonce_with_anchor_negatives_is_clica_s_loss(metric: str, p: float) -> None:
+    """cl-ica's LpSimCLRLoss(simclr_compatibility_mode=True) / SimCLRLoss at α = 0.5, written out per anchor:
+    -sim(h_i, h⁺_i)/τ + log(exp(sim(h_i, h⁺_i)/τ) + Σ_k exp(sim(h_i, h_k)/τ)), k over every anchor."""
+    batch, temperature = pair(6), 1.0
+    h, h_pos = batch["x"].tolist(), batch["x_pos"].tolist()
+    sim = dot if metric == "dot" else neg_lp(p)
+    expected = 0.0
+    for i in range(len(h)):
+        positive = sim(h[i], h_pos[i]) / temperature
+        candidates = [positive] + [sim(h[i], h_k) / temperature for h_k in h]
+        expected += (-positive + math.log(sum(math.exp(c) for c in candidates))) / len(h)
+    loss, _ = InfoNCE(temperature=temperature, metric=metric, p=p, negatives="anchors")(nn.Identity(), batch)
+    assert loss.item() == close(expected)
+
+
+def test_the_clica_preset_uses_clica_s_loss_and_temperature(tmp_path) -> None:
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["experiment=clica"], tmp_path)
+    assert cfg.loss.negatives == "anchors" and cfg.loss.temperature == 1.0
+
+
 @pytest.mark.parametrize("batch_size", [2, 3, 6])
 def test_aninfonce_matches_reference(batch_size: int) -> None:
     batch, loss_fn = pair(batch_size), AnInfoNCE(DIM)
