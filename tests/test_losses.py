@@ -128,6 +128,26 @@ def test_aninfonce_matches_reference(batch_size: int) -> None:
     assert loss.item() == close(expected)
 
 
+@pytest.mark.parametrize("batch_size", [2, 3, 6])
+def test_aninfonce_official_layout_matches_the_official_candidates(batch_size: int) -> None:
+    """The official code (losses.py, AnInfoNCELoss): first-view anchors z1_i take z1_j and z2_j (j ≠ i) and
+    their positive; second-view anchors z2_i take z2_j (j ≠ i), the first view's s(z1_i, z2_j) (j ≠ i) and
+    their positive."""
+    lambdas = [0.5, 2.0, 7.0]
+    batch, loss_fn, sim = pair(batch_size), AnInfoNCE(DIM, layout="official"), neg_half_weighted_sq(lambdas)
+    set_lambdas(loss_fn, torch.tensor(lambdas))
+    z1, z2 = batch["x"].tolist(), batch["x_pos"].tolist()
+    total = 0.0
+    for i in range(batch_size):
+        others = [j for j in range(batch_size) if j != i]
+        positive = sim(z1[i], z2[i])
+        for candidates in ([sim(z1[i], z1[j]) for j in others] + [sim(z1[i], z2[j]) for j in others],
+                           [sim(z2[i], z2[j]) for j in others] + [sim(z1[i], z2[j]) for j in others]):
+            total += -positive + math.log(sum(math.exp(c) for c in candidates + [positive]))
+    loss, _ = loss_fn(nn.Identity(), batch)
+    assert loss.item() == close(total / (2 * batch_size))
+
+
 def test_aninfonce_with_isotropic_lambda_is_euclidean_infonce_over_both_views() -> None:
     temperature, batch, loss_fn = 0.3, pair(5), AnInfoNCE(DIM)
     set_lambdas(loss_fn, torch.full((DIM,), 2 / temperature))
