@@ -112,11 +112,11 @@ def test_infonce_with_anchor_negatives_is_clica_s_loss(metric: str, p: float) ->
     assert loss.item() == close(expected)
 
 
-def test_the_clica_preset_uses_clica_s_loss_and_temperature(tmp_path) -> None:
+def test_the_clica_preset_uses_clica_s_loss_form_at_the_temperature_its_sphere_needs(tmp_path) -> None:
     from tests.conftest import compose_config
 
     cfg = compose_config(["experiment=clica"], tmp_path)
-    assert cfg.loss.negatives == "anchors" and cfg.loss.temperature == 1.0
+    assert cfg.loss.negatives == "anchors" and cfg.loss.temperature == 1 / cfg.dgp.conditional.kappa
 
 
 @pytest.mark.parametrize("batch_size", [2, 3, 6])
