@@ -23,13 +23,17 @@ FACTORS = ("multiple_objects", "background", "color", "brighter", "darker", "sty
            "object_blocking", "person_blocking", "partial_view", "pattern", "pose", "shape", "subcategory", "texture")
 
 
-def synthetic_probe(n: int | None, dim: int, seed: int, signal: float = 0.5) -> tuple[np.ndarray, ProbeData]:
+def synthetic_probe(n: int | None, dim: int, seed: int, signal: float = 0.5,
+                    decay: float = 0.0) -> tuple[np.ndarray, ProbeData]:
     annotations = imagenet_x.load_annotations()
     targets = np.column_stack([annotations["class"] >= 500] + [annotations[name] for name in FACTORS]).astype(np.int64)
     rng = np.random.default_rng(seed)
     targets = targets[rng.permutation(len(targets))[:n]] if n else targets
     mixing = rng.standard_normal((targets.shape[1], dim))
     noise = rng.standard_normal((len(targets), dim), dtype=np.float32)
+    if decay:  # correlated noise, variances k^-decay along random directions: ill-conditioned like real features
+        rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0] * np.arange(1, dim + 1)[:, None] ** (-decay / 2)
+        noise = noise @ (rotation * np.sqrt(dim / (rotation ** 2).sum())).astype(np.float32)
     features = np.maximum(targets.astype(np.float32) @ mixing.astype(np.float32) * signal + noise, 0)
     factors = tuple(Factor(name, "binary", (0.0, 1.0)) for name in ("class", *FACTORS))
     return features, ProbeData(fit=ProbeSplit(inputs=[], targets=targets, name="validation images"), score=None,
@@ -50,16 +54,19 @@ def main() -> None:
     parser.add_argument("--signal", type=float, default=0.5,
                         help="scale of the targets' mixing into the features: 0.5 decodes every factor at 2048 units, "
                              "0.02 leaves the rare ones near chance")
+    parser.add_argument("--decay", type=float, default=0.0,
+                        help="noise variances decaying as k^-decay (0: white noise); 1 is a realistic spectrum")
     parser.add_argument("--repetitions", type=int, default=10)
     parser.add_argument("--skip-sklearn", action="store_true")
     parser.add_argument("--sklearn-targets", type=int, default=None,
                         help="time the serial loop on the first K targets only and extrapolate to all")
     args = parser.parse_args()
 
-    features, data = synthetic_probe(args.n, args.dim, args.seed, args.signal)
+    features, data = synthetic_probe(args.n, args.dim, args.seed, args.signal, args.decay)
     names = [factor.name for factor in data.factors]
-    print(f"{len(features)} images × {features.shape[1]} units (signal {args.signal}), {len(names)} targets × {args.repetitions} repetitions, "
-          f"{torch.get_num_threads()} torch threads, device {'cuda' if torch.cuda.is_available() else 'cpu'}", flush=True)
+    print(f"{len(features)} images × {features.shape[1]} units (signal {args.signal}, decay {args.decay}), "
+          f"{len(names)} targets × {args.repetitions} repetitions, {torch.get_num_threads()} torch threads, "
+          f"device {'cuda' if torch.cuda.is_available() else 'cpu'}", flush=True)
     batched, batched_s = timed(ImageNetXScores(args.repetitions, solver="batched"), features, data)
     print(f"batched: {batched_s:.1f} s", flush=True)
 
@@ -87,7 +94,8 @@ def main() -> None:
     print(f"time: batched {batched_s:.1f} s, {label} {'-' if serial_s is None else f'{serial_s:.1f} s'}"
           + (f" ({serial_s / batched_s:.1f}× slower)" if serial_s else ""))
     if serial:
-        print(f"max |accuracy difference| over {int(np.isfinite(diffs).sum())} compared targets: {np.nanmax(diffs):.4f}")
+        compared = int(np.isfinite(diffs).sum())
+        print(f"max |accuracy difference| over {compared} compared targets: {np.nanmax(diffs):.4f}")
 
 
 if __name__ == "__main__":

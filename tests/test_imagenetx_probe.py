@@ -7,7 +7,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from idexp.data.factors import Factor
-from idexp.metrics.logistic import fit_logistic, predict_logistic
+from idexp.metrics.logistic import fit_logistic, predict_logistic, principal_axes
 from idexp.scorers import SCORERS, ImageNetXScores, ProbeData, ProbeSplit
 
 
@@ -45,6 +45,19 @@ def test_fit_logistic_shared_rows_with_weights_match_separate_fits():
         model = LogisticRegression(max_iter=5000, tol=1e-8).fit(x[rows], y[rows])
         np.testing.assert_allclose(w[r].numpy(), model.coef_[0], atol=1e-3 * np.abs(model.coef_).max())
         assert (predicted[r] == model.predict(x)).mean() >= 0.995
+
+
+def test_principal_axes_leave_the_problem_unchanged():
+    """The scorer fits on rotated features: the same L2 problem, so the same loss, bias and predictions."""
+    x, y = _problems(False, R=1, n=500, D=30)
+    x = torch.tensor(x[0])
+    x = x @ torch.linalg.cholesky(torch.eye(30, dtype=x.dtype) + 0.9)  # correlated columns
+    rotated = principal_axes(x)
+    gram = rotated.T @ rotated
+    assert (gram - torch.diag(gram.diagonal())).abs().max() < 1e-8 * gram.abs().max()
+    (w, b), (w_rot, b_rot) = (fit_logistic(features, torch.tensor(y[0]), tol=1e-10) for features in (x, rotated))
+    assert b_rot.item() == pytest.approx(b.item(), abs=1e-6) and w_rot.norm().item() == pytest.approx(w.norm().item())
+    assert torch.equal(predict_logistic(rotated, w_rot, b_rot), predict_logistic(x, w, b))
 
 
 def _probe_data(n: int = 3000, dim: int = 64, dead: int = 4, seed: int = 0):

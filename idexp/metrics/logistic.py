@@ -6,11 +6,16 @@ share each pass: their rows are either one (n, D) matrix with a 0/1 weight per p
 matrix-matrix product, read once from memory) or an (R, n, D) stack (batched products). The solver is a
 truncated Newton–CG method (as scikit-learn's `newton-cg`), with per-problem CG coefficients, line search
 and stopping, so each problem ends where it would have on its own.
+
+CG is preconditioned with the Hessian's diagonal, which only helps where that diagonal carries the spectrum:
+rotate the features onto their principal axes first (`principal_axes`; the L2 problem is unchanged by a
+rotation). On ill-conditioned features (eigenvalues decaying as k⁻²) that cuts CG steps ~20-fold.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,16 +46,21 @@ def _fit(x, y, C, max_iter, tol, weight, max_cg):
     scale = c.sum(1).clamp_min(1e-12)  # scikit-learn's objective is ours / (C·Σweight)
 
     def forward(v: torch.Tensor) -> torch.Tensor:  # (R, D) -> X v per problem, (R, n)
-        v = v.to(x.dtype)
+        v = _cast(v, x.dtype)
         return (v @ x.T if shared else torch.bmm(x, v.unsqueeze(2)).squeeze(2)).double()
 
     def backward(r: torch.Tensor) -> torch.Tensor:  # (R, n) -> Xᵀ r per problem, (R, D)
-        r = r.to(x.dtype)
+        r = _cast(r, x.dtype)
         return (r @ x if shared else torch.bmm(r.unsqueeze(1), x).squeeze(1)).double()
+
+    def diagonal(s: torch.Tensor) -> torch.Tensor:  # (R, n) Hessian weights -> diag Xᵀ diag(s) X, (R, D)
+        s = _cast(s, x.dtype)
+        return (s @ squares if shared else torch.bmm(s.unsqueeze(1), squares).squeeze(1)).double()
 
     def loss(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return (c * (F.softplus(z) - y * z)).sum(1) + 0.5 * (w * w).sum(1)
 
+    squares = x.square()  # for the preconditioner: diag Xᵀ diag(s) X = s @ x²
     w, b = torch.zeros(R, D, **f64), torch.zeros(R, **f64)
     z = torch.zeros(R, n, **f64)  # X w + b, kept in step with w and b
     active = torch.ones(R, dtype=torch.bool, device=x.device)
@@ -62,7 +72,8 @@ def _fit(x, y, C, max_iter, tol, weight, max_cg):
         active &= gmax > tol
         if not active.any():
             break
-        dw, db = _newton_direction(gw, gb, c * p * (1 - p), forward, backward, active, gmax, max_cg)
+        s = c * p * (1 - p)
+        dw, db = _newton_direction(gw, gb, s, (diagonal(s) + 1, s.sum(1)), forward, backward, active, gmax, max_cg)
         # Armijo backtracking per problem: the trial losses only need X d, computed once
         zd = forward(dw) + db[:, None]
         f0, slope = loss(z, w), (gw * dw).sum(1) + gb * db
@@ -79,8 +90,9 @@ def _fit(x, y, C, max_iter, tol, weight, max_cg):
     return w, b
 
 
-def _newton_direction(gw, gb, s, forward, backward, active, gmax, max_cg):
-    """Conjugate gradients on H d = -g per problem, H = Xᵀ diag(s) X + I (with the bias column, unpenalised).
+def _newton_direction(gw, gb, s, preconditioner, forward, backward, active, gmax, max_cg):
+    """Preconditioned conjugate gradients on H d = -g per problem, H = Xᵀ diag(s) X + I (with the bias
+    column, unpenalised), preconditioned by H's diagonal.
 
     Truncated as in scikit-learn's newton-cg: a problem stops once its residual is below
     min(0.5, √gmax) of its gradient, which is cheap far from the optimum and superlinear near it."""
@@ -91,35 +103,53 @@ def _newton_direction(gw, gb, s, forward, backward, active, gmax, max_cg):
     def dot(aw, ab, cw, cb):
         return (aw * cw).sum(1) + ab * cb
 
+    mw, mb = preconditioner[0], preconditioner[1].clamp_min(1e-12)
     dw, db = torch.zeros_like(gw), torch.zeros_like(gb)
     rw, rb = -gw, -gb
-    pw, pb = rw.clone(), rb.clone()
-    rr = dot(rw, rb, rw, rb)
-    stop = (torch.clamp(gmax.sqrt(), max=0.5) ** 2) * rr  # squared: compared with squared residual norms
+    pw, pb = rw / mw, rb / mb
+    rz = dot(rw, rb, pw, pb)
+    stop = (torch.clamp(gmax.sqrt(), max=0.5) ** 2) * dot(rw, rb, rw, rb)  # squared, as the residual's norm
     todo = active.clone()
     for _ in range(max_cg):
         hw, hb = hess(pw, pb)
         curvature = dot(pw, pb, hw, hb)
         todo &= curvature > 0
-        alpha = torch.where(todo, rr / curvature.clamp_min(1e-300), torch.zeros_like(rr))
+        alpha = torch.where(todo, rz / curvature.clamp_min(1e-300), torch.zeros_like(rz))
         dw, db = dw + alpha[:, None] * pw, db + alpha * pb
         rw, rb = rw - alpha[:, None] * hw, rb - alpha * hb
-        rr_new = dot(rw, rb, rw, rb)
-        todo &= rr_new > stop
+        todo &= dot(rw, rb, rw, rb) > stop
         if not todo.any():
             break
-        beta = rr_new / rr.clamp_min(1e-300)
-        pw, pb = rw + beta[:, None] * pw, rb + beta * pb
-        rr = rr_new
+        zw, zb = rw / mw, rb / mb
+        rz_new = dot(rw, rb, zw, zb)
+        beta = rz_new / rz.clamp_min(1e-300)
+        pw, pb = zw + beta[:, None] * pw, zb + beta * pb
+        rz = rz_new
     return dw, db
 
 
 def predict_logistic(x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """(R, n) predicted labels in {0, 1} (decision > 0, as scikit-learn) of rows x: (R, n, D) or shared (n, D)."""
-    w = weights.to(x.dtype)
+    w = _cast(weights, x.dtype)
     with _full_precision():
         decision = w @ x.T if x.dim() == 2 else torch.bmm(x, w.unsqueeze(2)).squeeze(2)
     return (decision.double() + bias[:, None] > 0).long()
+
+
+def principal_axes(x: torch.Tensor) -> torch.Tensor:
+    """Rows x (n, D) in the basis of their principal axes (uncentred; x is z-scored): an orthogonal rotation,
+    so the L2 logistic problem and its predictions are unchanged, while Xᵀ X becomes diagonal."""
+    with _full_precision():
+        gram = (x.T @ x).double().cpu().numpy()
+        # a (D, D) problem, done by numpy's LAPACK: torch's CPU eigh took 6× as long for D = 2048
+        axes = torch.as_tensor(np.linalg.eigh(gram)[1], dtype=x.dtype, device=x.device)
+        return x @ axes
+
+
+def _cast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """t in dtype, magnitudes below 1e-30 set to 0: well-classified rows have Hessian weights p(1-p) ~ e^-80,
+    which would turn into float32 denormals, and denormal operands make a CPU product ~30× slower."""
+    return t.masked_fill(t.abs() < 1e-30, 0).to(dtype)
 
 
 @contextmanager
