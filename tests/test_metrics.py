@@ -313,3 +313,26 @@ def test_one_dimensional_input_and_unknown_method_are_rejected() -> None:
         identifiability_scores(latents[:, 0], latents)
     with pytest.raises(ValueError, match="method"):
         mcc(*halves(latents, latents), method="kendall")
+
+
+@pytest.mark.parametrize("kappa", [5.0, 10.0])
+def test_mae_o_is_zero_for_the_ce_papers_prediction_f_equals_kappa_times_an_orthogonal_map(kappa):
+    """The CE paper's MAE_o: mean |σ_k − 1/κ| of the no-intercept map f(x) → z; f = κ·O z gives σ_k = 1/κ."""
+    from types import SimpleNamespace
+
+    from idexp.metrics.scores import held_out_scores
+    from idexp.scorers.latents import _mae_o
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 5))
+    rotation = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    dgp = SimpleNamespace(conditional=SimpleNamespace(kappa=kappa))
+    exact = held_out_scores(kappa * z[:1000] @ rotation, z[:1000], kappa * z[1000:] @ rotation, z[1000:])
+    assert _mae_o(_prefixed(exact), dgp)["probe/mae_o"] == pytest.approx(0, abs=1e-9)
+    doubled = held_out_scores(2 * kappa * z[:1000] @ rotation, z[:1000], 2 * kappa * z[1000:] @ rotation, z[1000:])
+    assert _mae_o(_prefixed(doubled), dgp)["probe/mae_o"] == pytest.approx(0.5 / kappa)  # σ = 1/(2κ)
+    assert _mae_o(_prefixed(exact), SimpleNamespace(conditional=SimpleNamespace())) == {}  # no κ: not defined
+
+
+def _prefixed(metrics: dict) -> dict:
+    return {f"probe/{key}": value for key, value in metrics.items()}

@@ -55,7 +55,7 @@ def test_a_row_the_paper_does_not_report_has_no_paper_value(tmp_path):
     assert PAPER_TABLES["ce_table3"].lookup(run) is None
 
 
-@pytest.mark.parametrize("normalize_rows,columns", [("true", {"R²_o z̃→z", "R²_o w_i→v_c", "MAE_o z̃→z"}),
+@pytest.mark.parametrize("normalize_rows,columns", [("true", {"R²_o z̃→z", "R²_o w_i→v_c", "MAE_o z̃→z", "MAE_o w_i→v_c"}),
                                                     ("false", {"R²_a z̃→z", "R²_a w_i→v_c"})])
 def test_diet_runs_get_the_paper_columns_of_their_w(tmp_path, normalize_rows, columns):
     """The paper's o-columns come from normalised W, its a-columns from unnormalised W."""

@@ -13,7 +13,8 @@ from idexp.scorers.base import ProbeData, Scorer, fmt, numpy
 
 ROWS = [("R² affine", "r2_affine"), ("R² orthogonal", "r2_orthogonal"), ("SV MAE (0 = orthogonal)", "sv_mae"),
         ("MCC Pearson", "mcc_pearson"), ("MCC Spearman", "mcc_spearman")]
-EXTRA_ROWS = [("head W→v R² affine", "head_r2_affine"), ("head W→v R² orthogonal", "head_r2_orthogonal"),
+EXTRA_ROWS = [("MAE_o (|σ - 1/κ|)", "mae_o"), ("head W→v R² affine", "head_r2_affine"),
+              ("head W→v R² orthogonal", "head_r2_orthogonal"), ("head W→v MAE_o (|σ - 1|)", "head_mae_o"),
               ("Λ corr (sorted)", "lambda_corr"), ("Λ MAE", "lambda_mae")]
 
 
@@ -31,7 +32,7 @@ class LatentScores(Scorer):
     def extras(self, metrics: dict, loss: torch.nn.Module, datamodule) -> dict:
         dgp = getattr(datamodule, "dgp", None)
         return (_head_scores(loss, dgp, self.train_fraction) | _lambda_scores(loss, dgp)
-                | _concentration_split(metrics["probe/r2_affine_per_dim"], dgp))
+                | _concentration_split(metrics["probe/r2_affine_per_dim"], dgp) | _mae_o(metrics, dgp))
 
     def plot(self, fit_codes, score_codes, data, metrics, path: Path, loss, datamodule) -> None:
         codes = np.concatenate([fit_codes, score_codes])
@@ -65,7 +66,9 @@ def _head_scores(loss, dgp, train_fraction: float) -> dict:
     halves = (heads[:split], targets[:split], heads[split:], targets[split:])
     ortho = orthogonal_r2(*halves)
     return {"probe/head_r2_affine": affine_r2(*halves)["r2"], "probe/head_r2_orthogonal": ortho["r2"],
-            "probe/head_sv_mae": ortho["sv_mae"]}
+            "probe/head_sv_mae": ortho["sv_mae"],
+            # the CE paper's MAE_o for w_i -> v_c: unit-norm rows map to unit cluster vectors by an orthogonal map
+            "probe/head_mae_o": float(np.abs(np.asarray(ortho["singular_values"]) - 1).mean())}
 
 
 def _lambda_scores(loss, dgp) -> dict:
@@ -76,6 +79,16 @@ def _lambda_scores(loss, dgp) -> dict:
     agreement = lambda_agreement(learned, true)
     return {"probe/lambda_corr": agreement["corr"], "probe/lambda_mae": agreement["mae"],
             "probe/lambda_learned": learned.tolist(), "probe/lambda_true": true.tolist()}
+
+
+def _mae_o(metrics: dict, dgp) -> dict:
+    """The CE paper's MAE_o: mean |σ_k - 1/κ| over the singular values of the no-intercept map f(x) -> z. Its
+    theory (normalised W) gives f = κ·O z, so the map back is O^T/κ; defined where the DGP's conditional has κ."""
+    kappa = getattr(getattr(dgp, "conditional", None), "kappa", None)
+    singular_values = metrics.get("probe/sv_orthogonal")
+    if kappa is None or singular_values is None:
+        return {}
+    return {"probe/mae_o": float(np.abs(np.asarray(singular_values) - 1 / kappa).mean())}
 
 
 def _concentration_split(r2_per_dim: list[float], dgp) -> dict:
