@@ -71,7 +71,7 @@ BAD = [
     (["loss=aninfonce", "dgp.conditional.lambdas=trimodal"], "'trimodal' is unknown"),
     (["loss=diet"], "Fix: add dgp=clusters"),
     (["loss=ce"], "Fix: add dgp=clusters"),
-    (["dgp=clusters", "dgp.n_instances=10"], "dgp.n_instances=10 must be >= dgp.n_clusters=100"),
+    (["dgp=clusters", "dgp.n_instances=1"], "dgp.n_instances=1 must be at least 2"),
     (["dataset.batch_size=1"], "dataset.batch_size=1"),
     (["trainer.max_steps=0"], "trainer.max_steps=0"),
     (["dgp=box", "loss=aninfonce"], "is defined on the sphere only, but dgp=box"),

@@ -415,6 +415,11 @@ def test_cluster_dgp_is_reproducible_from_its_seed():
     assert not torch.equal(batch["instance"], other.sample(16)["instance"])
 
 
-def test_cluster_dgp_needs_an_instance_per_cluster():
-    with pytest.raises(ValueError, match="n_clusters"):
-        ClusterDGP(5, 10, 5, Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0)
+def test_fewer_instances_than_clusters_draws_only_the_first_clusters_as_the_papers_code():
+    """CE Table 3's |C| = 10⁴ row with N = 10³: instance i is in cluster i mod |C|, so labels stay below N."""
+    dgp = ClusterDGP(5, 10000, 1000, Uniform(), VonMisesFisher(10.0), {"n_layers": 2, "n_candidates": 10}, seed=0)
+    labels = dgp.sample(20000)["label"]
+    assert int(labels.max()) < 1000 and len(labels.unique()) > 990 and dgp.drawn_clusters == 1000
+    assert dgp.cluster_vectors.shape == (10000, 5)
+    with pytest.raises(ValueError, match="n_instances"):
+        ClusterDGP(5, 10, 0, Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0)

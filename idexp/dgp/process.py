@@ -1,5 +1,6 @@
 """Data generating processes: latents z, positives z_pos, and their observations x = g(z)."""
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ from idexp.dgp.conditionals import Conditional
 from idexp.dgp.marginals import Marginal
 from idexp.dgp.mixing import InvertibleMLP
 from idexp.dgp.spaces import Space, Sphere
+
+log = logging.getLogger(__name__)
 
 MixingSpec = InvertibleMLP | Mapping[str, Any]
 """A built mixing, or the keyword arguments of InvertibleMLP (dim defaults to the latent dim)."""
@@ -112,6 +115,8 @@ class ClusterDGP(_SeededDGP):
     Instance labels are uniform over n_instances, each instance belongs to cluster
     instance % n_clusters, and both z and its augmentation z_pos are independent draws from the
     conditional around that cluster's vector (so every draw of an instance is a fresh latent).
+    With fewer instances than clusters only the first n_instances clusters are ever drawn, as in the
+    CE paper's code (its Table 3 row |C| = 10⁴ has N = 10³; the classifier still has |C| outputs).
     """
 
     cluster_vectors: Tensor
@@ -126,9 +131,12 @@ class ClusterDGP(_SeededDGP):
         mixing: MixingSpec,
         seed: int,
     ):
-        if not 1 <= n_clusters <= n_instances:
+        if n_clusters < 1 or n_instances < 1:
             sizes = f"n_clusters={n_clusters}, n_instances={n_instances}"
-            raise ValueError(f"need 1 <= n_clusters <= n_instances, got {sizes}")
+            raise ValueError(f"need n_clusters >= 1 and n_instances >= 1, got {sizes}")
+        if n_instances < n_clusters:
+            log.warning("dgp.n_instances=%d < dgp.n_clusters=%d: only the first %d clusters are ever drawn (as in the "
+                        "CE paper's code)", n_instances, n_clusters, n_instances)
         generator = _construction_generator(seed)
         space = Sphere(dim)
         super().__init__(space, conditional, _build_mixing(mixing, dim, generator), seed)
@@ -142,6 +150,11 @@ class ClusterDGP(_SeededDGP):
 
     def cluster_of(self, instance: Tensor) -> Tensor:
         return instance % self.n_clusters
+
+    @property
+    def drawn_clusters(self) -> int:
+        """How many clusters samples ever come from: the first min(n_clusters, n_instances)."""
+        return min(self.n_clusters, self.n_instances)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 VMF, LAPLACE, NORMAL = "idexp.dgp.VonMisesFisher", "idexp.dgp.Laplace", "idexp.dgp.Normal"
-CE_BASE = {"dgp.dim": 5, "dgp.n_clusters": 100, "dgp.conditional._target_": VMF, "dgp.conditional.kappa": 10.0}
-DIET_BASE = {**CE_BASE, "dgp.n_instances": 1000}
+# every row of Tables 2, 3 and 5: d = 5, |C| = 100, vMF κ = 10, N = 10³ unless the row varies one of them
+CE_BASE = {"dgp.dim": 5, "dgp.n_clusters": 100, "dgp.conditional._target_": VMF, "dgp.conditional.kappa": 10.0,
+           "dgp.n_instances": 1000}
+DIET_BASE = CE_BASE
 
 
 def _row(values: dict, base: dict = CE_BASE, drop: tuple[str, ...] = (), **changes) -> tuple[dict, dict]:

@@ -59,7 +59,10 @@ def _head_scores(loss, dgp, train_fraction: float) -> dict:
     weight = getattr(loss, "head_weight", None)
     if weight is None or not hasattr(dgp, "cluster_vectors"):
         return {}
-    rows = torch.arange(weight.shape[0], device=dgp.cluster_vectors.device)
+    # a class head has a row per cluster, but only the drawn clusters' rows were ever trained (N < |C|)
+    n_rows = dgp.drawn_clusters if loss.target_key == "label" else weight.shape[0]
+    rows = torch.arange(n_rows, device=dgp.cluster_vectors.device)
+    weight = weight[:n_rows]
     clusters = rows if loss.target_key == "label" else dgp.cluster_of(rows)
     heads, targets = numpy(weight), numpy(dgp.cluster_vectors[clusters])
     split = max(2, int(len(heads) * train_fraction))
