@@ -148,6 +148,14 @@ def test_aninfonce_official_layout_matches_the_official_candidates(batch_size: i
     assert loss.item() == close(total / (2 * batch_size))
 
 
+def test_the_official_layout_is_a_loss_setting_of_the_aninfonce_preset(tmp_path) -> None:
+    from idexp.train import build
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["experiment=aninfonce", "loss.layout=official", "logger=none"], tmp_path)
+    assert build(cfg)[1].loss.layout == "official" and "layout" not in cfg  # under loss, not a global key
+
+
 def test_aninfonce_with_isotropic_lambda_is_euclidean_infonce_over_both_views() -> None:
     temperature, batch, loss_fn = 0.3, pair(5), AnInfoNCE(DIM)
     set_lambdas(loss_fn, torch.full((DIM,), 2 / temperature))
