@@ -221,6 +221,7 @@ def test_scores_are_json_serialisable_with_all_keys() -> None:
         "r2_affine",
         "r2_orthogonal",
         "sv_mae",
+        "sv_orthogonal",
         "mcc_pearson",
         "mcc_spearman",
         "r2_affine_per_dim",
