@@ -56,8 +56,9 @@ def test_raw_pixel_baseline_probes_without_training(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-# every format is read by tests/test_formats.py; the two slowest CLI runs are in the slow suite (make test-slow)
-@pytest.mark.parametrize("name", [pytest.param("shapes3d", marks=pytest.mark.slow), "mpi3d", "cars3d",
+# every format is read by tests/test_formats.py; three of these CLI runs are in the slow suite (make test-slow)
+@pytest.mark.parametrize("name", [pytest.param("shapes3d", marks=pytest.mark.slow),
+                                  pytest.param("mpi3d", marks=pytest.mark.slow), "cars3d",
                                   pytest.param("smallnorb", marks=pytest.mark.slow)])
 def test_each_canonical_format_trains_and_probes(tmp_path, name):
     if name == "shapes3d":
