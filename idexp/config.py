@@ -231,6 +231,8 @@ def _validate_conditional(cfg: DictConfig, dim: int) -> None:
              "(loss=aninfonce selects the anisotropic conditional; add dgp/conditional=normal).")
     _positive(cfg, f"{key}.kappa", f"set {key}.kappa to a positive concentration, e.g. {key}.kappa=10")
     _positive(cfg, f"{key}.scale", f"set {key}.scale to a positive noise scale, e.g. {key}.scale=0.1")
+    _positive(cfg, f"{key}.bound", f"set {key}.bound to a positive truncation, e.g. {key}.bound=2")
+    _positive(cfg, f"{key}.beta", f"set {key}.beta to a positive shape, e.g. {key}.beta=2 (normal) or 1 (Laplace)")
     _positive(cfg, f"{key}.threshold", f"set {key}.threshold to a positive tolerance or null for no rejection")
     lambdas = _get(cfg, f"{key}.lambdas")
     if lambdas is None:

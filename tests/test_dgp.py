@@ -19,6 +19,7 @@ from idexp.dgp import (
     Laplace,
     Normal,
     Sphere,
+    TruncatedLaplace,
     Uniform,
     VonMisesFisher,
 )
@@ -223,6 +224,45 @@ def test_iid_noise_on_the_sphere_is_projected_back():
 def test_noise_rejects_non_positive_parameters(kwargs):
     with pytest.raises(ValueError, match="positive"):
         GeneralizedNormal(**{"beta": 2.0, **kwargs})
+
+
+def truncated_laplace_cdf(loc: float, scale: float, low: float, high: float):
+    """The reference: scipy's Laplace CDF renormalised to [low, high]."""
+    laplace = stats.laplace(loc=loc, scale=scale)
+    return lambda x: (laplace.cdf(x) - laplace.cdf(low)) / (laplace.cdf(high) - laplace.cdf(low))
+
+
+@pytest.mark.parametrize("bound", [1.0, 2.0, 3.0])
+def test_truncated_laplace_matches_the_truncated_distribution_with_absolute_bounds(bound):
+    """Each ambient coordinate is Laplace(mean_j, b) cut to [-bound, bound], wherever the mean sits in it."""
+    conditional, means = TruncatedLaplace(scale=1.0, bound=bound), [0.9, -0.3, 0.0]
+    mean = torch.tensor(means).expand(N, 3)
+    x = conditional.ambient(mean, Sphere(3), generator(3))
+    assert x.abs().max() <= bound and x.abs().max() > 0.98 * bound  # the support reaches the bounds, never past
+    for coordinate, loc in zip(x.T, means):
+        assert_same_distribution(coordinate, truncated_laplace_cdf(loc, 1.0, -bound, bound), f"mean {loc}")
+
+
+def test_truncated_laplace_on_the_sphere_is_the_projected_truncated_draw():
+    mean = random_unit_vectors(500, 5, seed=1)
+    conditional = TruncatedLaplace(scale=0.5, bound=1.0)
+    z_pos = conditional.sample(mean, Sphere(5), generator(9))
+    assert torch.allclose(z_pos, F.normalize(conditional.ambient(mean, Sphere(5), generator(9)), dim=-1))
+    assert torch.allclose(z_pos.norm(dim=-1), torch.ones(500))
+    assert (z_pos * mean).sum(-1).mean() > 0.5  # concentrated around its anchor
+
+
+def test_truncated_laplace_in_a_box_stays_in_the_box_and_the_bounds():
+    mean = torch.full((N, 2), 0.5)
+    x = TruncatedLaplace(scale=0.3, bound=0.8).sample(mean, Box(2, low=0.0, high=1.0), generator(2))
+    assert x.min() >= 0.0 and x.max() <= 0.8
+    assert_same_distribution(x[:, 0], truncated_laplace_cdf(0.5, 0.3, 0.0, 0.8))
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": 0.0, "bound": 1.0}, {"scale": 1.0, "bound": -2.0}])
+def test_truncated_laplace_rejects_non_positive_parameters(kwargs):
+    with pytest.raises(ValueError, match="positive"):
+        TruncatedLaplace(**kwargs)
 
 
 # --- marginals ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 from torch import Tensor, nn
 
 from idexp.losses import DIET, AnInfoNCE, InfoNCE, SupervisedCE
@@ -217,6 +218,41 @@ def test_diet_row_normalisation_projects_in_place_and_changes_the_loss() -> None
     assert torch.allclose(normalised.head_weight.norm(dim=1), torch.ones(5))
     assert not torch.allclose(raw.head_weight.norm(dim=1), torch.ones(5))
     assert abs(raw_loss.item() - normalised_loss.item()) > 1e-3
+
+
+@pytest.mark.parametrize("make_loss", [lambda p: SupervisedCE(DIM, n_classes=4, label_noise=p),
+                                       lambda p: DIET(DIM, n_instances=4, label_noise=p)], ids=["supervised", "diet"])
+def test_label_noise_corrupts_training_targets_only(make_loss) -> None:
+    """0 %: the clean loss; 100 %: in training, targets independent of the true ones; in eval, the truth."""
+    torch.manual_seed(0)
+    x, target = torch.randn(6, DIM), torch.tensor([0, 1, 2, 3, 1, 0])
+    clean, noisy = make_loss(0.0), make_loss(1.0)
+    noisy.load_state_dict(clean.state_dict())
+    batch = {"x": x, "label": target, "instance": target}
+    expected = reference_linear_head_ce(x, clean.head_weight, target)
+    assert all(clean(nn.Identity(), batch)[0].item() == close(expected) for _ in range(3))
+    assert any(noisy(nn.Identity(), batch)[0].item() != close(expected) for _ in range(3))
+    noisy.eval()
+    assert noisy(nn.Identity(), batch)[0].item() == close(expected)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3, 1.0])
+def test_label_noise_replaces_a_label_by_a_uniform_draw_with_its_probability(noise: float) -> None:
+    torch.manual_seed(1)
+    n_classes, n = 10, 50_000
+    target = torch.randint(n_classes, (n,))
+    corrupted = SupervisedCE(DIM, n_classes=n_classes, label_noise=noise).corrupt(target)
+    kept = (corrupted == target).float().mean().item()
+    assert kept == pytest.approx(1 - noise + noise / n_classes, abs=0.01)  # a uniform draw may hit the truth
+    if noise == 1.0:  # uniform over all classes, whatever the true label
+        counts = torch.bincount(corrupted[target == 3], minlength=n_classes).numpy()
+        assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("noise", [-0.1, 1.5])
+def test_label_noise_outside_zero_to_one_is_refused(noise: float) -> None:
+    with pytest.raises(ValueError, match=rf"label_noise={noise} must be a probability in \[0, 1\]"):
+        DIET(DIM, n_instances=4, label_noise=noise)
 
 
 def test_accuracy_counts_positives_ranked_first() -> None:

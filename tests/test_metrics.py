@@ -226,6 +226,7 @@ def test_scores_are_json_serialisable_with_all_keys() -> None:
         "mcc_spearman",
         "r2_affine_per_dim",
         "mcc_pearson_per_dim",
+        "code_norm",
     }
     assert len(scores["r2_affine_per_dim"]) == len(scores["mcc_pearson_per_dim"]) == N_LATENTS
     assert json.loads(json.dumps(scores, allow_nan=False)) == scores

@@ -5,6 +5,7 @@ from idexp.dgp.conditionals import (
     GeneralizedNormal,
     Laplace,
     Normal,
+    TruncatedLaplace,
     VonMisesFisher,
 )
 from idexp.dgp.marginals import Concentrated, Uniform
@@ -23,6 +24,7 @@ __all__ = [
     "Laplace",
     "Normal",
     "Sphere",
+    "TruncatedLaplace",
     "Uniform",
     "VonMisesFisher",
 ]

@@ -202,3 +202,41 @@ class GeneralizedNormal(_IIDNoise):
 
     def __repr__(self) -> str:
         return f"GeneralizedNormal(scale={self.scale}, beta={self.beta})"
+
+
+class TruncatedLaplace:
+    """The CE paper's truncated Laplace (its code's `--c-p 3`): every ambient coordinate is drawn from a
+    Laplace(mean_j, scale) truncated to [-bound, bound], by inverting the CDF, then kept in the space.
+
+    The bounds are absolute, as in the paper's code, so a coordinate near a bound has a one-sided
+    tail. On the sphere the draw is projected back radially (the paper's code forgot to); in a box the
+    interval is intersected with the box instead.
+    """
+
+    def __init__(self, scale: float, bound: float):
+        _require_positive(scale=scale, bound=bound)
+        self.scale, self.bound = float(scale), float(bound)
+
+    def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
+        x = self.ambient(mean, space, generator)
+        return F.normalize(x, dim=-1) if isinstance(space, Sphere) else x
+
+    def ambient(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
+        """The truncated draw in R^d, before the sphere's projection."""
+        low, high = -self.bound, self.bound
+        if not isinstance(space, Sphere):
+            low, high = max(low, space.low), min(high, space.high)
+        mu = mean.double()
+        cdf_low, cdf_high = self._cdf(torch.full_like(mu, low), mu), self._cdf(torch.full_like(mu, high), mu)
+        u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=torch.float64)
+        u = (cdf_low + u * (cdf_high - cdf_low)).clamp(torch.finfo(torch.float64).tiny, 1 - 1e-16)
+        x = torch.where(u < 0.5, mu + self.scale * torch.log(2 * u), mu - self.scale * torch.log(2 * (1 - u)))
+        return x.clamp(low, high).float()  # the clamp only absorbs float rounding at the bounds
+
+    def _cdf(self, x: Tensor, mu: Tensor) -> Tensor:
+        below = 0.5 * torch.exp((x - mu).clamp_max(0) / self.scale)
+        above = 1 - 0.5 * torch.exp(-(x - mu).clamp_min(0) / self.scale)
+        return torch.where(x < mu, below, above)
+
+    def __repr__(self) -> str:
+        return f"TruncatedLaplace(scale={self.scale}, bound={self.bound})"

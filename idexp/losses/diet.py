@@ -26,8 +26,9 @@ class DIET(LinearHeadCE):
         normalize_rows: bool = False,
         bias: bool = False,
         lr: float | None = None,
+        label_noise: float = 0.0,
     ) -> None:
-        super().__init__(dim, n_instances, bias=bias, lr=lr)
+        super().__init__(dim, n_instances, bias=bias, lr=lr, label_noise=label_noise)
         self.normalize_rows = normalize_rows
 
     @torch.no_grad()

@@ -9,5 +9,6 @@ class SupervisedCE(LinearHeadCE):
     requires = ("x", "label")
     target_key = "label"
 
-    def __init__(self, dim: int, n_classes: int, bias: bool = False, lr: float | None = None) -> None:
-        super().__init__(dim, n_classes, bias=bias, lr=lr)
+    def __init__(self, dim: int, n_classes: int, bias: bool = False, lr: float | None = None,
+                 label_noise: float = 0.0) -> None:
+        super().__init__(dim, n_classes, bias=bias, lr=lr, label_noise=label_noise)

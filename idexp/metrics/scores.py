@@ -43,4 +43,5 @@ def held_out_scores(codes_train: np.ndarray, latents_train: np.ndarray, codes_te
         "r2_affine_per_dim": affine["r2_per_dim"],
         "sv_orthogonal": orthogonal["singular_values"],  # of the no-intercept map code -> z (for MAE_o)
         "mcc_pearson_per_dim": pearson["mcc_per_dim"],
+        "code_norm": float(np.linalg.norm(codes_test, axis=1).mean()),  # mean |f(x)| (CE paper Fig. 4, right)
     }
