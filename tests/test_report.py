@@ -116,3 +116,93 @@ def test_execution_settings_neither_split_rows_nor_block_a_relaunch():
     assert config_differences(recorded, current) == []
     assert config_differences(recorded, {"dataset": {**current["dataset"], "batch_size": 32}}) == [
         "dataset.batch_size: 64 -> 32"]
+
+
+VMF, LAPLACE = "idexp.dgp.VonMisesFisher", "idexp.dgp.Laplace"
+TABLE3_VARIED = ["dgp.dim", "dgp.n_clusters", "dgp.conditional.kappa", "dgp/conditional"]
+TABLE3_ABLATIONS = [  # (override, what it changes in the dgp config, R²)
+    ("dgp.dim=10", {"dim": 10}, 0.97), ("dgp.dim=20", {"dim": 20}, 0.80), ("dgp.dim=7", {"dim": 7}, 0.95),
+    ("dgp.n_clusters=10", {"n_clusters": 10}, 0.97), ("dgp.n_clusters=1000", {"n_clusters": 1000}, 0.99),
+    ("dgp.n_clusters=10000", {"n_clusters": 10000}, 0.99),
+    ("dgp.conditional.kappa=5", {"conditional": {"_target_": VMF, "kappa": 5}}, 0.99),
+    ("dgp.conditional.kappa=50", {"conditional": {"_target_": VMF, "kappa": 50}}, 0.60),
+    ("dgp/conditional=laplace", {"conditional": {"_target_": LAPLACE, "scale": 1.0}}, 0.85),
+]
+
+
+def _write_run(folder, dgp: dict, overrides: list[str], r2: float, seed: int = 0):
+    folder.mkdir(parents=True)
+    base = {"dim": 5, "n_clusters": 100, "n_instances": 1000, "conditional": {"_target_": VMF, "kappa": 10}}
+    (folder / "results.json").write_text(json.dumps({
+        "status": "completed", "metrics": {"probe/r2_affine": r2}, "wall_time_s": 10.0,
+        "config": {"seed": seed, "dgp": {**base, **dgp}}, "overrides": [*overrides, f"seed={seed}"]}))
+
+
+def _table3_sweep(folder):
+    """A CE Table 3-like sweep: the baseline (two seeds: R² 99.0 and 99.4), one seed of each ablation,
+    and d = 7, which the paper does not report."""
+    for seed, r2 in enumerate([0.990, 0.994]):
+        _write_run(folder / f"base{seed}", {}, [], r2, seed)
+    for job, (override, dgp, r2) in enumerate(TABLE3_ABLATIONS):
+        _write_run(folder / str(job), dgp, [override], r2)
+    return folder
+
+
+def test_the_baseline_sits_beside_each_blocks_own_paper_baseline(tmp_path):
+    from idexp.report.collect import collect_runs
+    from idexp.report.tables import ablation_table
+
+    table = ablation_table(collect_runs([_table3_sweep(tmp_path)]), paper=PAPER_TABLES["ce_table3"])
+    assert table.columns[0] == "block"
+    assert list(table["block"]) == ["d"] * 3 + ["|C|"] * 4 + ["κ"] * 3 + ["p(z|v_c)"] * 2 + ["–"]  # paper's block order
+    baseline = table[table[TABLE3_VARIED].isna().all(axis=1)]
+    assert list(baseline["block"]) == ["d", "|C|", "κ", "p(z|v_c)"]
+    assert list(baseline["R² z̃→z paper"]) == [99.8, 99.8, 99.7, 99.8]  # each block's own baseline
+    assert set(baseline["R² z̃→z"]) == {"99.2±0.3"} and list(baseline["R² z̃→z Δ"]) == ["-0.6", "-0.6", "-0.5", "-0.6"]
+    assert list(baseline["_repeat"]) == [False, True, True, True]
+    assert table.loc[table["dgp.dim"] == "7", "R² z̃→z paper"].item() == "–"
+    in_paper_order = table["R² z̃→z paper"].tolist()[:12]  # within each block, the paper's row order
+    assert in_paper_order == [99.8, 97.2, 82.1, 97.5, 99.8, 99.8, 99.8, 99.7, 99.7, 65.5, 99.8, 85.4]
+    assert table["dgp.n_clusters"].fillna("base").tolist()[3:7] == ["10", "base", "1000", "10000"]  # baseline mid-block
+
+
+def test_a_blocked_table_renders_one_seed_blocks_and_files(tmp_path):
+    from idexp.report.__main__ import main as report
+
+    out = tmp_path / "out"
+    assert report([str(_table3_sweep(tmp_path / "sweep")), "--table", "ce_table3", "--out", str(out)]) == 0
+    markdown = (out / "table.md").read_text()
+    assert "| block | " in markdown and "| \\|C\\| | " in markdown  # a | in a cell is escaped, not a column break
+    assert "| 97.0 (n = 1) | 97.2 | -0.2 |" in markdown  # d = 10: one seed, no ± 0.0
+    csv = pd.read_csv(out / "table.csv")
+    assert csv.columns[0] == "block" and not any(c.startswith("_") for c in csv.columns) and len(csv) == 13
+    assert "block" in (out / "table.tex").read_text() and (out / "ablation_dgp.dim.png").exists()
+
+
+def test_without_a_blocked_paper_table_no_block_column_and_no_copies(tmp_path):
+    from idexp.report.collect import collect_runs
+    from idexp.report.tables import ablation_table
+
+    runs = collect_runs([_table3_sweep(tmp_path)])
+    for paper in (None, PAPER_TABLES["ce_table5"]):
+        table = ablation_table(runs, paper=paper)
+        assert "block" not in table.columns and "_repeat" not in table.columns
+        assert len(table) == 1 + len(TABLE3_ABLATIONS)
+
+
+def test_the_plot_of_a_swept_key_has_the_baseline_once(tmp_path):
+    from idexp.report.collect import collect_runs
+    from idexp.report.plots import ablation_points
+    from idexp.report.tables import ablation_table
+
+    runs = collect_runs([_table3_sweep(tmp_path)])
+    table = ablation_table(runs, paper=PAPER_TABLES["ce_table3"])
+    assert list(ablation_points(table, runs.varied, "dgp.dim")["_x:dgp.dim"]) == [5, 7, 10, 20]
+    assert len(ablation_points(table, runs.varied, "dgp/conditional")) == 2  # Laplace and the baseline
+
+
+def test_table2s_baseline_has_each_blocks_values(tmp_path):
+    cfg = compose_config(["experiment=ce_table2", "loss.normalize_rows=true"], tmp_path)
+    matches = PAPER_TABLES["ce_table2"].matches(pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True))))
+    assert [(row.block, row.values["R²_o z̃→z"], row.values["MAE_o z̃→z"]) for _, row in matches] == [
+        ("N", 98.6, 0.01), ("d", 98.6, 0.01), ("|C|", 98.6, 0.01), ("κ", 99.0, 0.00), ("p(z|v_c)", 98.6, 0.01)]

@@ -15,9 +15,7 @@ def plot_ablations(table: pd.DataFrame, varied: list[str], out: Path) -> list[Pa
     metrics = [c for c in table.columns if c.startswith("_probe/")]
     paths = []
     for key in varied:
-        others = [k for k in varied if k != key]
-        baseline = table[others].isna().all(axis=1) if others else False
-        points = table[table[key].notna() | baseline].sort_values(f"_x:{key}", key=_numeric_first)
+        points = ablation_points(table, varied, key)
         labels = points[f"_x:{key}"].map(lambda value: "base" if pd.isna(value) else str(value))
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         for metric in metrics:
@@ -31,6 +29,15 @@ def plot_ablations(table: pd.DataFrame, varied: list[str], out: Path) -> list[Pa
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def ablation_points(table: pd.DataFrame, varied: list[str], key: str) -> pd.DataFrame:
+    """The rows that vary `key` plus the baseline row (no other swept key set), once: not its copies in the
+    other blocks of a paper's table (`_repeat`), sorted by the values they ran with."""
+    table = table[~table["_repeat"]] if "_repeat" in table else table
+    others = [k for k in varied if k != key]
+    baseline = table[others].isna().all(axis=1) if others else False
+    return table[table[key].notna() | baseline].sort_values(f"_x:{key}", key=_numeric_first)
 
 
 def _numeric_first(column: pd.Series) -> pd.Series:

@@ -1,6 +1,8 @@
 """Group runs by the swept settings, mean ± std over seeds, and put the papers' numbers beside ours."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from idexp.report.collect import Runs
@@ -16,7 +18,10 @@ def _is_percent(metric: str) -> bool:
 
 
 def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: PaperTable | None = None) -> pd.DataFrame:
-    """One row per combination of swept settings: n seeds, mean and std of each metric, paper value, difference."""
+    """One row per combination of swept settings: n seeds, mean and std of each metric, paper value, difference.
+    Beside a paper table with ablation blocks, a first column names the block and a combination appears in
+    every block that has its settings (the baseline in each, beside that block's values), in the paper's
+    block order; the hidden column `_repeat` marks the copies after the first."""
     metrics = metrics or (paper.metrics if paper else DEFAULT_METRICS)
     frame = runs.completed
     missing = [key for key in metrics.values() if key not in frame.columns]
@@ -28,28 +33,49 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
     rows = []
     for values, group in frame.groupby(keys, dropna=False, sort=True):
         values = values if isinstance(values, tuple) else (values,)
-        row = {key.removeprefix("override:"): value for key, value in zip(keys, values)}
-        row["seeds"] = len(group)
+        settings = {key.removeprefix("override:"): value for key, value in zip(keys, values)}
+        settings["seeds"] = len(group)
         for key in runs.varied:  # the value each row actually ran with, for plots (also where the preset set it)
-            row[f"_x:{key}"] = group.iloc[0].get(key, row[key])
-        reference = paper.lookup(group.iloc[0]) if paper else None
-        for label, key in metrics.items():
-            scale = 100.0 if _is_percent(key) else 1.0
-            values = group[key].dropna() * scale
-            mean = values.mean()
-            if values.empty:  # a metric these runs do not have (e.g. Λ for InfoNCE)
-                row[label] = "–"
-            else:
-                row[label] = _mean_spread(values, digits=1 if scale == 100 else 3)
-            if paper is not None:
-                value = None if reference is None else reference.get(label)
-                row[f"{label} {paper.source}"] = "–" if value is None else value
-                row[f"{label} Δ"] = "–" if value is None else (f"{mean - value:+.1f}" if scale == 100 else f"{mean - value:+.3f}")
-            row[f"_{key}"] = mean
-        rows.append(row)
-    table = pd.DataFrame(rows).drop(columns=["_all"], errors="ignore")
+            settings[f"_x:{key}"] = group.iloc[0].get(key, settings[key])
+        for copy, (position, block, reference) in enumerate(_paper_rows(paper, group.iloc[0])):
+            rows.append({"block": block, **settings, **_scores(group, metrics, paper, reference),
+                         "_repeat": copy > 0, "_position": position})
+    if paper and paper.blocks:  # the paper's layout: its blocks, each in its row order; unreported rows last
+        order = [*paper.blocks, NO_BLOCK]
+        rows.sort(key=lambda row: (order.index(row["block"]), row["_position"]))
+    unused = ["_all", "_position"] if paper and paper.blocks else ["_all", "_position", "block", "_repeat"]
+    table = pd.DataFrame(rows).drop(columns=unused, errors="ignore")
     unreported = [label for label in metrics if paper is not None and (table[f"{label} {paper.source}"] == "–").all()]
     return table.drop(columns=[f"{label} {suffix}" for label in unreported for suffix in (paper.source, "Δ")])
+
+
+NO_BLOCK = "–"  # the block of a combination the paper's blocked table does not report
+
+
+def _paper_rows(paper: PaperTable | None, run: pd.Series) -> list[tuple[float, str | None, dict | None]]:
+    """(position in the paper, block, paper values) of each paper row this run's combination sits beside: in a
+    table with ablation blocks, every row that has its settings (the baseline: one per block); else the first."""
+    matches = [(position, row.block, row.values) for position, row in (paper.matches(run) if paper else [])]
+    if paper and paper.blocks:
+        return matches or [(math.inf, NO_BLOCK, None)]
+    return matches[:1] or [(math.inf, None, None)]
+
+
+def _scores(group: pd.DataFrame, metrics: dict[str, str], paper: PaperTable | None, reference: dict | None) -> dict:
+    """Per metric: ours (mean ± std over seeds), the paper's value and the difference, and our mean (hidden, for plots)."""
+    columns = {}
+    for label, key in metrics.items():
+        scale = 100.0 if _is_percent(key) else 1.0
+        digits = 1 if scale == 100 else 3
+        values = group[key].dropna() * scale
+        mean = values.mean()
+        columns[label] = "–" if values.empty else _mean_spread(values, digits)  # "–": e.g. Λ for InfoNCE
+        if paper is not None:
+            value = None if reference is None else reference.get(label)
+            columns[f"{label} {paper.source}"] = "–" if value is None else value
+            columns[f"{label} Δ"] = "–" if value is None else f"{mean - value:+.{digits}f}"
+        columns[f"_{key}"] = mean
+    return columns
 
 
 def _mean_spread(values: pd.Series, digits: int) -> str:
@@ -83,7 +109,7 @@ def recipe(runs: Runs) -> str:
 def to_markdown(table: pd.DataFrame) -> str:
     visible = [c for c in table.columns if not c.startswith("_")]
     lines = ["| " + " | ".join(visible) + " |", "|" + "---|" * len(visible)]
-    lines += ["| " + " | ".join(_cell(row, c) for c in visible) + " |" for _, row in table.iterrows()]
+    lines += ["| " + " | ".join(_cell(row, c).replace("|", "\\|") for c in visible) + " |" for _, row in table.iterrows()]
     return "\n".join(lines)
 
 
