@@ -12,6 +12,7 @@ from pathlib import Path
 
 from idexp.report.collect import collect_runs
 from idexp.report import factors, imagenetx
+from idexp.report.figures import FIGURES, claims_markdown, draw
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
 from idexp.report.tables import ablation_table, recipe, to_markdown
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
-    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES]), help="put this paper table's numbers beside ours")
+    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *FIGURES]), help="put this paper table's numbers beside ours")
     parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
     args = parser.parse_args(argv)
@@ -42,22 +43,32 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     paper = PAPER_TABLES.get(args.table) if args.table else None
-    factor_layout = FACTOR_TABLES.get(args.table)
-    table = factor_layout[1](runs) if factor_layout else ablation_table(runs, paper=paper)
+    factor_layout, figure = FACTOR_TABLES.get(args.table), FIGURES.get(args.table)
+    if factor_layout:
+        table = factor_layout[1](runs)
+    else:
+        table = ablation_table(runs, metrics=figure.metrics if figure else None, paper=paper)
     markdown = to_markdown(table)
     out = args.out or args.folders[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     hours = runs.completed["wall_time_s"].sum() / 3600
-    title = (f"{args.title or (factor_layout and factor_layout[0]) or (paper.name if paper else 'Ablation')}: {len(runs.completed)} runs, "
+    name = args.title or (factor_layout and factor_layout[0]) or (figure and figure.title) or (paper.name if paper else "Ablation")
+    title = (f"{name}: {len(runs.completed)} runs, "
              f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
     unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
-    (out / "table.md").write_text(f"# {title}\n\nTrained with: {recipe(runs)}.\n\n{markdown}\n"
+    claims = f"\n## The paper's claims, tested\n\n{claims_markdown(figure, runs)}\n" if figure else ""
+    (out / "table.md").write_text(f"# {title}\n\nTrained with: {recipe(runs)}.\n\n{markdown}\n{claims}"
                                   + (f"\nNot averaged (unfinished or failed):\n{unfinished}" if unfinished else ""))
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)
     (out / "table.tex").write_text(visible.to_latex(index=False))
-    plots = factor_layout[2](runs, out) if factor_layout else plot_ablations(table, runs.varied, out)
-    print(f"{title}\n\n{markdown}\n\nWritten: {out / 'table.md'}, table.csv, table.tex"
+    if factor_layout:
+        plots = factor_layout[2](runs, out)
+    elif figure:
+        plots = [path for path in [draw(figure, runs, out / f"{args.table.removeprefix('ce_')}.png")] if path]
+    else:
+        plots = plot_ablations(table, runs.varied, out)
+    print(f"{title}\n\n{markdown}\n{claims}\nWritten: {out / 'table.md'}, table.csv, table.tex"
           + "".join(f", {p.name}" for p in plots))
     return 0
 
