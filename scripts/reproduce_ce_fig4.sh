@@ -2,7 +2,7 @@
 # CE paper, App. D Figure 4 (DIET, generalised-normal conditional): a grid of shape β × scale α, then the table
 # and the figure (R² for z, R² for v_c, mean ‖f(x)‖ over the grid).
 #   bash scripts/reproduce_ce_fig4.sh [launcher=joblib | scale=paper launcher=slurm ...]
-# SEEDS (default 0; the paper averages 5: SEEDS=0,1,2,3,4), OUT (default logs/sweeps/ce_fig4), BETAS and
+# REPORT (default docs/results/ce_fig4) is where the table and figure go. SEEDS (default 0; the paper averages 5: SEEDS=0,1,2,3,4), OUT (default logs/sweeps/ce_fig4), BETAS and
 # ALPHAS (the grid) can be set in the environment; usage otherwise as in reproduce_ce_table3.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,4 @@ EXPERIMENT=ce_fig4 COMMON=()
 BLOCKS="grid" PAPER_ONLY=""
 source scripts/rows.sh
 sweep grid dgp.conditional.beta="${BETAS:-1,1.5,2}" dgp.conditional.scale="${ALPHAS:-0.5,1,2}" "$@"
-"$PY" -m idexp.report "$OUT" --table ce_fig4 --out "docs/results/ce_fig4"
+"$PY" -m idexp.report "$OUT" --table ce_fig4 --out "${REPORT:-docs/results/ce_fig4}"
