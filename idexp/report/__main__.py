@@ -2,15 +2,20 @@
 
 Prints a markdown table (ours: mean ± std over seeds; the paper's value and the difference where
 the paper reports the row) and writes table.md, table.csv, table.tex and one plot per swept
-setting into --out. Unfinished or failed runs are listed, never averaged.
+setting into --out (for a paper figure: the figure, and the paper's claims tested under the table).
+Unfinished or failed runs are listed, never averaged.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from idexp.report.collect import collect_runs
+import pandas as pd
+
+from idexp.report.collect import Runs, collect_runs
 from idexp.report import factors, imagenetx
 from idexp.report.figures import FIGURES, claims_markdown, draw
 from idexp.report.paper import PAPER_TABLES
@@ -22,11 +27,34 @@ FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_f
                  "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure)}
 
 
+@dataclass
+class Layout:
+    """How a --table choice turns runs into its table, its figures and the notes under the table."""
+    title: str
+    table: Callable[[Runs], pd.DataFrame]
+    figures: Callable[[Runs, pd.DataFrame, Path], list[Path]]
+    notes: Callable[[Runs], str] = lambda runs: ""
+
+
+def layout(name: str | None) -> Layout:
+    if name in FACTOR_TABLES:
+        title, table, figures = FACTOR_TABLES[name]
+        return Layout(title, table, lambda runs, _, out: figures(runs, out))
+    if name in FIGURES:  # the CE paper's App. D: ablation rows, the figure, and the paper's claims tested
+        figure = FIGURES[name]
+        return Layout(figure.title, lambda runs: ablation_table(runs, metrics=figure.metrics),
+                      lambda runs, _, out: draw(figure, runs, out / f"{name.removeprefix('ce_')}.png"),
+                      lambda runs: f"\n## The paper's claims, tested\n\n{claims_markdown(figure, runs)}\n")
+    paper = PAPER_TABLES.get(name) if name else None
+    return Layout(paper.name if paper else "Ablation", lambda runs: ablation_table(runs, paper=paper),
+                  lambda runs, table, out: plot_ablations(table, runs.varied, out))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
-    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *FIGURES]), help="put this paper table's numbers beside ours")
+    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims)")
     parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
     args = parser.parse_args(argv)
@@ -42,33 +70,22 @@ def main(argv: list[str] | None = None) -> int:
               "(each run folder holds a results.json). Fix: pass the folder a sweep wrote, e.g. logs/train/multiruns/<stamp>",
               file=sys.stderr)
         return 1
-    paper = PAPER_TABLES.get(args.table) if args.table else None
-    factor_layout, figure = FACTOR_TABLES.get(args.table), FIGURES.get(args.table)
-    if factor_layout:
-        table = factor_layout[1](runs)
-    else:
-        table = ablation_table(runs, metrics=figure.metrics if figure else None, paper=paper)
-    markdown = to_markdown(table)
+    chosen = layout(args.table)
+    table = chosen.table(runs)
+    markdown, notes = to_markdown(table), chosen.notes(runs)
     out = args.out or args.folders[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     hours = runs.completed["wall_time_s"].sum() / 3600
-    name = args.title or (factor_layout and factor_layout[0]) or (figure and figure.title) or (paper.name if paper else "Ablation")
-    title = (f"{name}: {len(runs.completed)} runs, "
+    title = (f"{args.title or chosen.title}: {len(runs.completed)} runs, "
              f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
     unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
-    claims = f"\n## The paper's claims, tested\n\n{claims_markdown(figure, runs)}\n" if figure else ""
-    (out / "table.md").write_text(f"# {title}\n\nTrained with: {recipe(runs)}.\n\n{markdown}\n{claims}"
+    (out / "table.md").write_text(f"# {title}\n\nTrained with: {recipe(runs)}.\n\n{markdown}\n{notes}"
                                   + (f"\nNot averaged (unfinished or failed):\n{unfinished}" if unfinished else ""))
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)
     (out / "table.tex").write_text(visible.to_latex(index=False))
-    if factor_layout:
-        plots = factor_layout[2](runs, out)
-    elif figure:
-        plots = [path for path in [draw(figure, runs, out / f"{args.table.removeprefix('ce_')}.png")] if path]
-    else:
-        plots = plot_ablations(table, runs.varied, out)
-    print(f"{title}\n\n{markdown}\n{claims}\nWritten: {out / 'table.md'}, table.csv, table.tex"
+    plots = chosen.figures(runs, table, out)
+    print(f"{title}\n\n{markdown}\n{notes}\nWritten: {out / 'table.md'}, table.csv, table.tex"
           + "".join(f", {p.name}" for p in plots))
     return 0
 

@@ -80,12 +80,12 @@ def curves(runs: Runs, x: str, metric: str) -> pd.DataFrame:
     return frame.pivot_table(index=x, columns="loss", values=metric, aggfunc="mean").sort_index()
 
 
-def draw(figure: PaperFigure, runs: Runs, path: Path) -> Path | None:
+def draw(figure: PaperFigure, runs: Runs, path: Path) -> list[Path]:
     """The figure's panels side by side, as in the paper; panels the runs do not cover are left out."""
     panels = [(panel, _data(panel, runs)) for panel in figure.panels]
     panels = [(panel, data) for panel, data in panels if not data.empty]
     if not panels:
-        return None
+        return []
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, (panel, data) in zip(axes[0], panels):
         (_heatmap if isinstance(panel, Heatmap) else _curves)(ax, panel, data)
@@ -93,7 +93,7 @@ def draw(figure: PaperFigure, runs: Runs, path: Path) -> Path | None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return path
+    return [path]
 
 
 def _data(panel: Heatmap | Curves, runs: Runs) -> pd.DataFrame:
