@@ -91,6 +91,16 @@ def test_a_loss_that_never_falls_is_reported(tmp_path):
     assert any("the training loss has not fallen after 40 steps" in w for w in record["warnings"])
 
 
+def test_a_loss_held_up_by_label_noise_is_not_reported_as_a_learning_rate_fault(tmp_path, caplog):
+    cfg = compose_config(["logger=none", *QUICK, "trainer.max_steps=60", "callbacks.loss_check.warmup_steps=40",
+                          "callbacks.loss_check.window=10", "optimizer.lr=1e-9", "experiment=ce_fig6", "loss=ce",
+                          "loss.label_noise=1"], tmp_path)
+    with caplog.at_level("INFO", logger="idexp"):
+        train(cfg)
+    assert not any("has not fallen" in w for w in read_results(tmp_path).get("warnings", []))
+    assert "as expected with loss.label_noise=1" in caplog.text
+
+
 def test_a_run_that_learns_has_no_warning(tmp_path):
     cfg = compose_config(["logger=none", "trainer=cpu", "dgp.dim=5", "dataset.batch_size=256", "trainer.max_steps=800",
                           "callbacks.probe.n_samples=2048", "model.hidden=[128,128]"], tmp_path)

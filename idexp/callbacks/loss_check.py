@@ -35,10 +35,15 @@ class LossFallCheck(L.Callback):
         elif step > self.warmup_steps - self.window:
             self.last.append(loss)
         if step == self.warmup_steps and len(self.first) == len(self.last) == self.window:
-            self._compare(trainer, float(torch.stack(self.first).mean()), float(torch.stack(self.last).mean()))
+            self._compare(trainer, pl_module, float(torch.stack(self.first).mean()), float(torch.stack(self.last).mean()))
 
-    def _compare(self, trainer: L.Trainer, start: float, now: float) -> None:
+    def _compare(self, trainer: L.Trainer, pl_module: L.LightningModule, start: float, now: float) -> None:
         if now < start - self.min_drop * abs(start):
+            return
+        noise = getattr(pl_module.loss, "label_noise", 0.0)
+        if noise > 0:  # random labels keep the loss near chance by design: no fault to report
+            log.info("the training loss has barely fallen after %d steps (%.4g to %.4g), as expected with "
+                     "loss.label_noise=%g", self.warmup_steps, start, now, noise)
             return
         lr = trainer.optimizers[0].param_groups[0]["lr"]
         warning = (f"the training loss has not fallen after {self.warmup_steps} steps ({start:.4g} at the start, "
