@@ -31,12 +31,13 @@ class RunRecord:
     process writes it: in a DDP run the other ranks share the folder and pass `writer=False`.
     """
 
-    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True, overrides: Sequence[str] = ()) -> None:
+    def __init__(self, run_dir: str | Path, config: dict, writer: bool = True, overrides: Sequence[str] = (),
+                 earlier_wall_time_s: float = 0.0) -> None:
         self.path = Path(run_dir) / RESULTS_FILE
         self.config = config
         self.overrides = list(overrides)  # the command line's `key=value`s: a sweep job's axes
         self.writer = writer
-        self.started = time.time()
+        self.started = time.time() - earlier_wall_time_s  # a resumed run's wall time includes its earlier launches
         self.write("running")
 
     def complete(self, metrics: dict, warnings: Sequence[str] = ()) -> None:

@@ -90,7 +90,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
         raise ConfigError("callbacks.probe is missing: the run would produce no scores. Fix: keep callbacks=default.")
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
-                       overrides=overrides)
+                       overrides=overrides, earlier_wall_time_s=(previous or {}).get("wall_time_s") or 0.0)
     start_loggers(trainer.loggers, record)
     if hasattr(dgp := getattr(datamodule, "dgp", None), "condition_numbers"):
         for logger in trainer.loggers:

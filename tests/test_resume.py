@@ -37,10 +37,11 @@ def test_an_unfinished_run_resumes_from_its_last_checkpoint(tmp_path):
     (step_20,) = (tmp_path / "checkpoints").glob("*step=20.ckpt")
     shutil.copy(step_20, tmp_path / "checkpoints" / "last.ckpt")
     record = read_results(tmp_path)
-    (tmp_path / "results.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    (tmp_path / "results.json").write_text(json.dumps({**record, "status": "interrupted", "wall_time_s": 1000.0}))
 
     metrics = train(compose_config([*STEPS, "trainer.max_steps=40"], tmp_path))
     assert read_results(tmp_path)["status"] == "completed" and "probe/r2_affine" in metrics
+    assert 1000 < read_results(tmp_path)["wall_time_s"] < 1300  # the first launch's time counts too
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 40
     first, resumed = sorted(tmp_path.glob("csv/version_*"))
     assert max(logged_steps(first)) >= 35
