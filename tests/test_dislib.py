@@ -56,10 +56,9 @@ def test_raw_pixel_baseline_probes_without_training(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-# every format is read by tests/test_formats.py; three of these CLI runs are in the slow suite (make test-slow)
-@pytest.mark.parametrize("name", [pytest.param("shapes3d", marks=pytest.mark.slow),
-                                  pytest.param("mpi3d", marks=pytest.mark.slow), "cars3d",
-                                  pytest.param("smallnorb", marks=pytest.mark.slow)])
+# every format is read by tests/test_formats.py and the dSprites CLI run below is in the default suite; these
+# CLI runs are in the slow suite (make test-slow)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) for name in ("shapes3d", "mpi3d", "cars3d", "smallnorb")])
 def test_each_canonical_format_trains_and_probes(tmp_path, name):
     if name == "shapes3d":
         path, factors = tmp_path / "3dshapes.h5", "{floor_hue:2,wall_hue:2,object_hue:2,scale:2,shape:4,orientation:3}"
