@@ -154,16 +154,17 @@ def _every(cases: list[tuple[str, bool, str]]) -> Verdict:
 
 def _ends(data: pd.DataFrame, along: str) -> list[tuple[object, float, float]]:
     """Per row (along="columns") or column (along="index"): the values at the smallest and the largest setting."""
-    if data.empty or min(data.shape) < 1 or (data.shape[1] if along == "columns" else data.shape[0]) < 2:
+    if data.empty or (data.shape[1] if along == "columns" else data.shape[0]) < 2:
         return []
     if along == "columns":
         return [(key, row.iloc[0], row.iloc[-1]) for key, row in data.iterrows()]
     return [(key, column.iloc[0], column.iloc[-1]) for key, column in data.items()]
 
 
-def _falls_along(runs: Runs, x: str, y: str, metric: str, along: str, name: str) -> Verdict:
-    """The metric is lower at the largest than at the smallest setting along one axis, for every value of the other."""
-    return _every([(f"{name}={key:g}", last < first, f"{_pct(first)} → {_pct(last)}")
+def _trend(runs: Runs, x: str, y: str, metric: str, along: str, name: str, falls: bool = True) -> Verdict:
+    """The metric is lower (falls=False: higher) at the largest than at the smallest setting along one axis
+    ("columns": along x, "index": along y), for every value `name` of the other."""
+    return _every([(f"{name}={key:g}", (last < first) if falls else (last > first), f"{_pct(first)} → {_pct(last)}")
                    for key, first, last in _ends(grid(runs, x, y, metric), along)])
 
 
@@ -214,7 +215,7 @@ FIG4 = PaperFigure("CE Fig. 4 (DIET, generalised-normal conditional: shape β ×
     Claim("v_c is easier to recover than z", "R² w_i→v_c ≥ R² z̃→z in every cell of the grid",
           lambda runs: _v_easier_than_z(runs, "dgp.conditional.scale", "dgp.conditional.beta")),
     Claim("a larger scale α degrades R²", "for every β, R² z̃→z at the largest α < at the smallest",
-          lambda runs: _falls_along(runs, "dgp.conditional.scale", "dgp.conditional.beta", R2_Z, "columns", "β")),
+          lambda runs: _trend(runs, "dgp.conditional.scale", "dgp.conditional.beta", R2_Z, "columns", "β")),
     Claim("the representation norm grows as β → 1", "for every α, mean ‖f(x)‖ at the smallest β > at the largest",
           _norm_grows_as_beta_falls),
 ])
@@ -225,16 +226,15 @@ FIG5 = PaperFigure("CE Fig. 5 (DIET: batch size × κ, |C| × d, truncated Lapla
     Heatmap("dgp.conditional.scale", "dgp.conditional.bound", R2_Z, "R² z̃→z, truncated Laplace"),
 ], [
     Claim("a high κ lowers R²", "for every batch size, R² z̃→z at the largest κ < at the smallest",
-          lambda runs: _falls_along(runs, "dataset.batch_size", "dgp.conditional.kappa", R2_Z, "index", "batch")),
+          lambda runs: _trend(runs, "dataset.batch_size", "dgp.conditional.kappa", R2_Z, "index", "batch")),
     Claim("larger batches counteract a high κ", "the R² drop from the smallest to the largest κ is smaller at the "
           "largest batch than at the smallest", _batch_counteracts_kappa),
     Claim("more clusters help", "for every d, R² z̃→z at the most clusters > at the fewest",
-          lambda runs: _every([(f"d={d:g}", last > first, f"{_pct(first)} → {_pct(last)}") for d, first, last in
-                               _ends(grid(runs, "dgp.n_clusters", "dgp.dim", R2_Z), "columns")])),
+          lambda runs: _trend(runs, "dgp.n_clusters", "dgp.dim", R2_Z, "columns", "d", falls=False)),
     Claim("|C| = 10 fails for d ∈ {10, 20} (the theory needs at least d + 1 cluster vectors)",
           "R² z̃→z at |C| = 10 is over 10 points below |C| = 100 at each d ≥ 10", _few_clusters_fail),
     Claim("heavier tails (a wider truncation) lower R²", "for every scale, R² z̃→z at the widest bound < at the narrowest",
-          lambda runs: _falls_along(runs, "dgp.conditional.scale", "dgp.conditional.bound", R2_Z, "index", "scale")),
+          lambda runs: _trend(runs, "dgp.conditional.scale", "dgp.conditional.bound", R2_Z, "index", "scale")),
 ])
 
 FIG6 = PaperFigure("CE Fig. 6 (label noise: supervised cluster labels, DIET instance labels)", [
