@@ -120,7 +120,7 @@ def test_a_multirun_over_every_experiment_runs_them_all(tmp_path):
 
 def test_the_fig4_script_sweeps_its_grid_and_writes_the_figure_with_the_claims(tmp_path):
     """The documented App. D script, on a 2 × 1 grid of a few steps, writing its report away from docs/results."""
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHON": sys.executable, "BETAS": "1,2", "ALPHAS": "1",
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHON": sys.executable, "BETAS": "1,2", "ALPHAS": "1", "ROWS": "grid",
            "OUT": str(tmp_path / "sweep"), "REPORT": str(tmp_path / "report")}
     result = subprocess.run(["bash", "scripts/reproduce_ce_fig4.sh", "logger=none", *QUICK, "trainer.max_steps=3"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
