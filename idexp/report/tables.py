@@ -101,9 +101,17 @@ def recipe(runs: Runs) -> str:
             column = column.map(lambda t: "constant" if pd.isna(t) else SCHEDULES.get(str(t).rsplit(".", 1)[-1], t))
         if column is None or column.isna().all() or (label in ("steps", "epochs") and (column <= 0).all()):
             continue
-        values = sorted({str(v) for v in column.dropna()})
+        values = [str(v) for v in sorted(set(column.dropna()), key=_numeric_then_text)]
         parts.append(f"{label} {', '.join(values)}")
     return " · ".join(parts)
+
+
+def _numeric_then_text(value) -> tuple:
+    """Sort key: numbers by value (256 before 1024), then anything else by its text."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
 
 
 def to_markdown(table: pd.DataFrame) -> str:
