@@ -37,7 +37,7 @@ class RunRecord:
         self.config = config
         self.overrides = list(overrides)  # the command line's `key=value`s: a sweep job's axes
         self.writer = writer
-        self.started = time.time() - earlier_wall_time_s  # a resumed run's wall time includes its earlier launches
+        self.started = time.time() - earlier_wall_time_s  # a resumed run counts its earlier launches (as last recorded: a hard-killed one only up to its last write)
         self.write("running")
 
     def complete(self, metrics: dict, warnings: Sequence[str] = ()) -> None:

@@ -243,6 +243,17 @@ def test_truncated_laplace_matches_the_truncated_distribution_with_absolute_boun
         assert_same_distribution(coordinate, truncated_laplace_cdf(loc, 1.0, -bound, bound), f"mean {loc}")
 
 
+def test_truncated_laplace_far_from_its_mean_is_exact_on_either_side():
+    """Bounds many scales away from the mean: the draw hugs the near bound, the same on both sides (no CDF
+    rounding to 1 piling every draw onto the bound)."""
+    conditional = TruncatedLaplace(scale=0.01, bound=0.5)
+    above = conditional.ambient(torch.full((N, 2), 0.9), Sphere(2), generator(5))[:, 0]
+    below = conditional.ambient(torch.full((N, 2), -0.9), Sphere(2), generator(6))[:, 0]
+    assert above.unique().numel() > N // 2 and below.unique().numel() > N // 2
+    assert (0.5 - above).mean().item() == pytest.approx(0.01, rel=0.05)  # an exponential of scale 0.01 below the bound
+    assert_same_distribution(-below, above.numpy())
+
+
 def test_truncated_laplace_on_the_sphere_is_the_projected_truncated_draw():
     mean = random_unit_vectors(500, 5, seed=1)
     conditional = TruncatedLaplace(scale=0.5, bound=1.0)

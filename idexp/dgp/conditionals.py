@@ -226,11 +226,18 @@ class TruncatedLaplace:
         low, high = -self.bound, self.bound
         if not isinstance(space, Sphere):
             low, high = max(low, space.low), min(high, space.high)
-        mu = mean.double()
-        cdf_low, cdf_high = self._cdf(torch.full_like(mu, low), mu), self._cdf(torch.full_like(mu, high), mu)
-        u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=torch.float64)
-        u = (cdf_low + u * (cdf_high - cdf_low)).clamp(torch.finfo(torch.float64).tiny, 1 - 1e-16)
+        # float64 where the device has it (MPS has not); a coordinate whose interval lies mostly above its
+        # mean is drawn mirrored, so that the CDF is always evaluated on the side where it is tiny, not ≈ 1
+        dtype = torch.float32 if mean.device.type == "mps" else torch.float64
+        mu = mean.to(dtype)
+        mirrored = (low + high) / 2 > mu
+        mu = torch.where(mirrored, -mu, mu)
+        lower, upper = torch.where(mirrored, -high, low), torch.where(mirrored, -low, high)
+        u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=dtype)
+        u = self._cdf(lower, mu) + u * (self._cdf(upper, mu) - self._cdf(lower, mu))
+        u = u.clamp(torch.finfo(dtype).tiny, 1 - torch.finfo(dtype).eps)
         x = torch.where(u < 0.5, mu + self.scale * torch.log(2 * u), mu - self.scale * torch.log(2 * (1 - u)))
+        x = torch.where(mirrored, -x, x)
         return x.clamp(low, high).float()  # the clamp only absorbs float rounding at the bounds
 
     def _cdf(self, x: Tensor, mu: Tensor) -> Tensor:

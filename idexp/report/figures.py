@@ -102,8 +102,12 @@ def _data(panel: Heatmap | Curves, runs: Runs) -> pd.DataFrame:
     return curves(runs, panel.x, panel.metric)
 
 
+def _is_percent(metric: str) -> bool:
+    return metric != NORM  # R² is drawn ×100, as the paper prints it; the norm as it is
+
+
 def _heatmap(ax, panel: Heatmap, data: pd.DataFrame) -> None:
-    percent = panel.metric != NORM
+    percent = _is_percent(panel.metric)
     values = data.to_numpy(dtype=float) * (100 if percent else 1)
     image = ax.imshow(values, origin="lower", cmap="viridis", aspect="auto",
                       **({"vmin": max(0.0, np.nanmin(values)), "vmax": 100} if percent else {}))
@@ -120,18 +124,20 @@ def _heatmap(ax, panel: Heatmap, data: pd.DataFrame) -> None:
 
 
 def _curves(ax, panel: Curves, data: pd.DataFrame) -> None:
+    percent = _is_percent(panel.metric)
     for loss in data.columns:
-        ax.plot(data.index * 100, data[loss] * 100, marker="o", label=loss)
+        ax.plot(data.index * 100, data[loss] * (100 if percent else 1), marker="o", label=loss)
     ax.set_xlabel(f"{AXES.get(panel.x, panel.x)} (%)")
-    ax.set_ylabel(f"{panel.label} (%)")
-    ax.set_ylim(top=101)
+    ax.set_ylabel(panel.label + (" (%)" if percent else ""))
+    if percent:
+        ax.set_ylim(top=101)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
 
 
 def claims_markdown(figure: PaperFigure, runs: Runs) -> str:
     """One line per claim: reproduced (✓), not reproduced (✗) or not covered (–), with how and the numbers."""
-    lines = ["| paper's claim | our test | quick-scale runs |", "|---|---|---|"]
+    lines = ["| paper's claim | our test | our runs |", "|---|---|---|"]
     for claim in figure.claims:
         verdict = claim.check(runs)
         mark = "– not covered by these runs" if verdict is None else ("✓ " if verdict[0] else "✗ ") + verdict[1]
@@ -153,12 +159,11 @@ def _every(cases: list[tuple[str, bool, str]]) -> Verdict:
 
 
 def _ends(data: pd.DataFrame, along: str) -> list[tuple[object, float, float]]:
-    """Per row (along="columns") or column (along="index"): the values at the smallest and the largest setting."""
-    if data.empty or (data.shape[1] if along == "columns" else data.shape[0]) < 2:
-        return []
-    if along == "columns":
-        return [(key, row.iloc[0], row.iloc[-1]) for key, row in data.iterrows()]
-    return [(key, column.iloc[0], column.iloc[-1]) for key, column in data.items()]
+    """Per row (along="columns") or column (along="index"): the values at the smallest and the largest setting
+    it has a score for (a failed or missing run leaves a gap, not a verdict); lines with fewer than two are skipped."""
+    lines = data.iterrows() if along == "columns" else data.items()
+    ends = [(key, line.dropna()) for key, line in lines] if not data.empty else []
+    return [(key, line.iloc[0], line.iloc[-1]) for key, line in ends if len(line) >= 2]
 
 
 def _trend(runs: Runs, x: str, y: str, metric: str, along: str, name: str, falls: bool = True) -> Verdict:
@@ -173,19 +178,20 @@ def _trend_in(data: pd.DataFrame, along: str, name: str, falls: bool = True) -> 
 
 
 def _v_easier_than_z(runs: Runs, x: str, y: str) -> Verdict:
-    z, v = grid(runs, x, y, R2_Z), grid(runs, x, y, R2_V)
-    if z.empty or v.empty:
+    z, v = grid(runs, x, y, R2_Z).align(grid(runs, x, y, R2_V))
+    both = z.notna() & v.notna()
+    if not both.to_numpy().any():
         return None
-    wins = int((v >= z).to_numpy().sum())
-    return wins == z.size, f"{wins} of {z.size} cells; mean {_pct(np.nanmean(v))} vs {_pct(np.nanmean(z))}"
+    wins, cells = int(((v >= z) & both).to_numpy().sum()), int(both.to_numpy().sum())
+    return wins == cells, f"{wins} of {cells} cells; mean {_pct(np.nanmean(v[both]))} vs {_pct(np.nanmean(z[both]))}"
 
 
-CODE_SCALES = 0.5  # α = c_param/10 for the code's c_param 5…20; below it the clusters are as tight as vMF κ ≳ 50
+CODE_MIN_SCALE = 0.5  # α = c_param/10 for the code's c_param 5…20; below it the clusters are as tight as vMF κ ≳ 50
 
 
 def _larger_scale_degrades(runs: Runs) -> Verdict:
     data = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", R2_Z)
-    return _trend_in(data.loc[:, data.columns >= CODE_SCALES] if not data.empty else data, "columns", "β")
+    return _trend_in(data.loc[:, data.columns >= CODE_MIN_SCALE] if not data.empty else data, "columns", "β")
 
 
 def _norm_grows_as_beta_falls(runs: Runs) -> Verdict:
@@ -212,11 +218,12 @@ def _few_clusters_fail(runs: Runs) -> Verdict:
                    for dim in data.index if dim >= 10])
 
 
-def _label_noise(runs: Runs, metric: str, losses: tuple[str, ...], holds: Callable[[pd.Series], bool],
-                 numbers: Callable[[pd.Series], str]) -> Verdict:
+def _label_noise(runs: Runs, metric: str, losses: tuple[str, ...], levels: set[float],
+                 holds: Callable[[pd.Series], bool], numbers: Callable[[pd.Series], str]) -> Verdict:
+    """A claim on each loss's curve, for the losses whose runs cover the noise `levels` the claim reads."""
     data = curves(runs, "loss.label_noise", metric)
     return _every([(loss, holds(data[loss].dropna()), numbers(data[loss].dropna()))
-                   for loss in losses if loss in data.columns and {0.0, 0.8, 1.0} <= set(data[loss].dropna().index)])
+                   for loss in losses if loss in data.columns and levels <= set(data[loss].dropna().index)])
 
 
 FIG4 = PaperFigure("CE Fig. 4 (DIET, generalised-normal conditional: shape β × scale α)", [
@@ -226,8 +233,8 @@ FIG4 = PaperFigure("CE Fig. 4 (DIET, generalised-normal conditional: shape β ×
 ], [
     Claim("v_c is easier to recover than z", "R² w_i→v_c ≥ R² z̃→z in every cell of the grid",
           lambda runs: _v_easier_than_z(runs, "dgp.conditional.scale", "dgp.conditional.beta")),
-    Claim("a larger scale α degrades R²", f"for every β, R² z̃→z at the largest α < at α = {CODE_SCALES}, the smallest "
-          "of the code's c_param 5…20 (tighter clusters degrade too: see the α < 0.5 cells)", _larger_scale_degrades),
+    Claim("a larger scale α degrades R²", f"for every β, R² z̃→z at the largest α < at the smallest α ≥ {CODE_MIN_SCALE} "
+          "(the code's c_param ≥ 5; tighter clusters degrade too: see the α < 0.5 cells)", _larger_scale_degrades),
     Claim("the representation norm grows as β → 1", "for every α, mean ‖f(x)‖ at the smallest β > at the largest",
           _norm_grows_as_beta_falls),
 ])
@@ -255,13 +262,13 @@ FIG6 = PaperFigure("CE Fig. 6 (label noise: supervised cluster labels, DIET inst
 ], [
     Claim("up to 80 % noise, latent recovery degrades only slightly",
           "R² z̃→z at 80 % noise is within 5 points of 0 %, for each loss",
-          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), lambda s: s[0.8] >= s[0.0] - 0.05,
+          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.0, 0.8}, lambda s: s[0.8] >= s[0.0] - 0.05,
                                     lambda s: f"{_pct(s[0.0])} → {_pct(s[0.8])}")),
     Claim("DIET's cluster recovery remains perfect up to 80 % noise", "DIET's R² w_i→v_c ≥ 98 % at every noise ≤ 80 %",
-          lambda runs: _label_noise(runs, R2_V, ("DIET",), lambda s: bool((s[s.index <= 0.8] >= 0.98).all()),
+          lambda runs: _label_noise(runs, R2_V, ("DIET",), {0.0, 0.8}, lambda s: bool((s[s.index <= 0.8] >= 0.98).all()),
                                     lambda s: f"lowest {_pct(s[s.index <= 0.8].min())}")),
     Claim("both drop at 100 % noise", "R² z̃→z at 100 % is over 10 points below 80 %, for each loss",
-          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), lambda s: s[1.0] < s[0.8] - 0.10,
+          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.8, 1.0}, lambda s: s[1.0] < s[0.8] - 0.10,
                                     lambda s: f"{_pct(s[0.8])} → {_pct(s[1.0])}")),
 ])
 

@@ -40,6 +40,7 @@ def ablation_table(runs: Runs, metrics: dict[str, str] | None = None, paper: Pap
         for copy, (position, block, reference) in enumerate(_paper_rows(paper, group.iloc[0])):
             rows.append({"block": block, **settings, **_scores(group, metrics, paper, reference),
                          "_repeat": copy > 0, "_position": position})
+    rows.sort(key=lambda row: [_setting_order(row[key]) for key in runs.varied])  # 256 before 1024; unset last
     if paper and paper.blocks:  # the paper's layout: its blocks, each in its row order; unreported rows last
         order = [*paper.blocks, NO_BLOCK]
         rows.sort(key=lambda row: (order.index(row["block"]), row["_position"]))
@@ -112,6 +113,10 @@ def _numeric_then_text(value) -> tuple:
         return (0, float(value), "")
     except (TypeError, ValueError):
         return (1, 0.0, str(value))
+
+
+def _setting_order(value) -> tuple:
+    return (1,) if pd.isna(value) else (0, *_numeric_then_text(value))
 
 
 def to_markdown(table: pd.DataFrame) -> str:
