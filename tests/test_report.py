@@ -42,6 +42,20 @@ def test_anInfoNCE_reference_values_are_labelled_as_the_official_log_not_a_paper
     assert "in-sample" in PAPER_TABLES["aninfonce"].name and "held out" in PAPER_TABLES["aninfonce"].name
 
 
+def test_a_metric_the_run_does_not_define_has_no_difference_to_the_papers(tmp_path):
+    """MAE_o needs the DGP's κ: a Laplace-conditional run has none, so its row shows the paper's value and no Δ."""
+    from idexp.report.collect import Runs
+    from idexp.report.tables import ablation_table
+
+    cfg = compose_config(["experiment=ce_table2", "dgp/conditional=laplace", "loss.normalize_rows=true"], tmp_path)
+    # beside κ-defining runs of the same table the column exists, empty (nan) for this one
+    run = {**flatten(OmegaConf.to_container(cfg, resolve=True)), "probe/r2_orthogonal": 0.87, "probe/mae_o": float("nan")}
+    table = ablation_table(Runs(pd.DataFrame([run])), paper=PAPER_TABLES["ce_table2"])
+    row = table.iloc[0]
+    assert (row["MAE_o z̃→z"], row["MAE_o z̃→z paper"], row["MAE_o z̃→z Δ"]) == ("–", 0.01, "–")
+    assert row["R²_o z̃→z Δ"] == "+1.8"  # 87.0 against the paper's 85.2
+
+
 @pytest.mark.parametrize("override", ["dgp.dim=7", "dgp.n_clusters=10", "dgp.conditional.kappa=50", "dgp.n_instances=100"])
 def test_a_table5_row_matches_the_paper_only_at_the_papers_d_clusters_kappa_and_n(tmp_path, override):
     base = ["experiment=ce_table5", "dgp/marginal@dgp.cluster_marginal=laplace", "loss.normalize_rows=true"]
@@ -132,7 +146,7 @@ TABLE3_ABLATIONS = [  # (override, what it changes in the dgp config, R²)
 
 def _write_run(folder, dgp: dict, overrides: list[str], r2: float, seed: int = 0):
     folder.mkdir(parents=True)
-    base = {"dim": 5, "n_clusters": 100, "n_instances": 1000, "conditional": {"_target_": VMF, "kappa": 10}}
+    base = {"dim": 5, "n_clusters": 100, "n_instances": 1000, "conditional": {"_target_": VMF, "kappa": 10.0}}
     (folder / "results.json").write_text(json.dumps({
         "status": "completed", "metrics": {"probe/r2_affine": r2}, "wall_time_s": 10.0,
         "config": {"seed": seed, "dgp": {**base, **dgp}}, "overrides": [*overrides, f"seed={seed}"]}))
@@ -174,6 +188,8 @@ def test_a_blocked_table_renders_one_seed_blocks_and_files(tmp_path):
     markdown = (out / "table.md").read_text()
     assert "| block | " in markdown and "| \\|C\\| | " in markdown  # a | in a cell is escaped, not a column break
     assert "| 97.0 (n = 1) | 97.2 | -0.2 |" in markdown  # d = 10: one seed, no ± 0.0
+    assert "| d | 10 | *100* | *10* | preset |" in markdown  # the preset's κ = 10.0 printed like an override's 10
+    assert "| *5* | *100* | – | laplace |" in markdown  # a Laplace conditional has no κ: not "preset"
     csv = pd.read_csv(out / "table.csv")
     assert csv.columns[0] == "block" and not any(c.startswith("_") for c in csv.columns) and len(csv) == 13
     assert "block" in (out / "table.tex").read_text() and (out / "ablation_dgp.dim.png").exists()

@@ -74,7 +74,7 @@ def _scores(group: pd.DataFrame, metrics: dict[str, str], paper: PaperTable | No
         if paper is not None:
             value = None if reference is None else reference.get(label)
             columns[f"{label} {paper.source}"] = "–" if value is None else value
-            columns[f"{label} Δ"] = "–" if value is None else f"{mean - value:+.{digits}f}"
+            columns[f"{label} Δ"] = "–" if value is None or values.empty else f"{mean - value:+.{digits}f}"
         columns[f"_{key}"] = mean
     return columns
 
@@ -127,8 +127,11 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def _cell(row: pd.Series, column: str) -> str:
-    """A swept setting a row did not override shows the preset's value in italics (or "preset")."""
+    """A swept setting a row did not override shows the preset's value in italics, "preset" for a config group's
+    choice, and "–" where the row's config has no such key (κ of a Laplace conditional)."""
     if pd.notna(row[column]):
         return str(row[column])
     preset = row.get(f"_x:{column}")
-    return "preset" if preset is None or pd.isna(preset) else f"*{preset}*"
+    if preset is None or pd.isna(preset):
+        return "preset" if "/" in column else "–"
+    return f"*{preset:g}*" if isinstance(preset, float) else f"*{preset}*"  # 10.0 as 10, like the overrides
