@@ -118,6 +118,18 @@ def test_spreads_are_sample_standard_deviations_and_the_header_states_the_recipe
     assert "Trained with: scale quick · steps 8000 · batch 1024 · lr 0.003 · schedule cosine." in table
 
 
+@pytest.mark.parametrize("scale,expected", [
+    ("quick", "scale quick · steps 4000 · batch 1024 · lr 0.003 · loss lr 0.01 · schedule cosine"),
+    ("paper", "scale paper · steps 100000 · batch 1000 · lr 0.0001 · loss lr 0.001 · schedule constant")])
+def test_the_recipe_of_aninfonce_states_the_rate_of_lambda_too(tmp_path, scale, expected):
+    from idexp.report.collect import Runs
+    from idexp.report.tables import recipe
+
+    cfg = compose_config(["experiment=aninfonce", f"scale={scale}"], tmp_path)
+    runs = Runs(pd.DataFrame([flatten(OmegaConf.to_container(cfg, resolve=True))]))
+    assert recipe(runs) == expected
+
+
 def test_execution_settings_neither_split_rows_nor_block_a_relaunch():
     from idexp.relaunch import config_differences
     from idexp.results import is_launch_setting, run_overrides

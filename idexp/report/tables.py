@@ -88,12 +88,13 @@ def _mean_spread(values: pd.Series, digits: int) -> str:
 
 # what a table's runs were trained with, for its header: label -> config key
 RECIPE = {"scale": "scale", "steps": "trainer.max_steps", "epochs": "trainer.max_epochs", "batch": "dataset.batch_size",
-          "lr": "optimizer.lr", "schedule": "scheduler._target_"}
+          "lr": "optimizer.lr", "loss lr": "loss.lr", "schedule": "scheduler._target_"}  # loss lr: Λ's or τ's own rate
 SCHEDULES = {"CosineAnnealingLR": "cosine"}
 
 
 def recipe(runs: Runs) -> str:
-    """"scale quick · steps 8000 · batch 1024 · lr 0.003 · schedule cosine": each setting's values over the runs."""
+    """"scale quick · steps 8000 · batch 1024 · lr 0.003 · schedule cosine": each setting's values over the runs
+    (a loss with parameters of its own, such as AnInfoNCE's Λ, adds their rate: "loss lr 0.01")."""
     parts = []
     for label, key in RECIPE.items():
         column = runs.completed.get(key)
