@@ -103,6 +103,19 @@ def test_a_row_that_kept_the_preset_shows_its_value_and_the_title_is_used(tmp_pa
     capsys.readouterr()
 
 
+def test_a_group_choice_left_at_the_preset_reads_preset(tmp_path):
+    from idexp.report.__main__ import main as report
+    for job, overrides in enumerate([["loss=infonce"], []]):
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "results.json").write_text(json.dumps({
+            "status": "completed", "metrics": {"probe/r2_affine": 0.9}, "wall_time_s": 10.0,
+            "config": {"seed": 0, "loss": {"_target_": "idexp.losses.InfoNCE" if job == 0 else "idexp.losses.AnInfoNCE"}},
+            "overrides": overrides}))
+    assert report([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "| infonce | 1 |" in table and "| preset | 1 |" in table
+
+
 def test_spreads_are_sample_standard_deviations_and_the_header_states_the_recipe(tmp_path):
     from idexp.report.__main__ import main as report
     config = {"scale": "quick", "trainer": {"max_steps": 8000}, "dataset": {"batch_size": 1024},

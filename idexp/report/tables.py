@@ -129,10 +129,11 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def _cell(row: pd.Series, column: str) -> str:
     """A swept setting a row did not override shows the preset's value in italics, "preset" for a config group's
-    choice, and "–" where the row's config has no such key (κ of a Laplace conditional)."""
+    choice (`loss`, `dgp/conditional`: no value of their own), and "–" where the row's config has no such key
+    (κ of a Laplace conditional)."""
     if pd.notna(row[column]):
         return str(row[column])
     preset = row.get(f"_x:{column}")
     if preset is None or pd.isna(preset):
-        return "preset" if "/" in column else "–"
+        return "preset" if "/" in column or "." not in column else "–"
     return f"*{preset:g}*" if isinstance(preset, float) else f"*{preset}*"  # 10.0 as 10, like the overrides
