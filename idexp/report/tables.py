@@ -136,4 +136,6 @@ def _cell(row: pd.Series, column: str) -> str:
     preset = row.get(f"_x:{column}")
     if preset is None or pd.isna(preset):
         return "preset" if "/" in column or "." not in column else "–"
-    return f"*{preset:g}*" if isinstance(preset, float) else f"*{preset}*"  # 10.0 as 10, like the overrides
+    if isinstance(preset, float) and preset.is_integer():
+        preset = int(preset)  # 10.0 as 10, like the overrides; other floats keep every digit
+    return f"*{preset}*"
