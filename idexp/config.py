@@ -33,9 +33,12 @@ def _require(ok: bool, message: str) -> None:
 
 
 def _positive(cfg: DictConfig, key: str, fix: str) -> None:
+    import math  # local: this function is the only user
+
     value = _get(cfg, key)
     if value is not None:
-        _require(isinstance(value, (int, float)) and value > 0, f"{key}={value} must be a positive number. Fix: {fix}.")
+        _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
+                 f"{key}={value} must be a positive finite number. Fix: {fix}.")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -60,7 +63,9 @@ def validate(cfg: DictConfig) -> None:
     else:
         _validate_dataset(cfg)
     _validate_loss(cfg)
-    _positive(cfg, "dataset.batch_size", "set dataset.batch_size to at least 2, e.g. dataset.batch_size=512")
+    batch = _get(cfg, "dataset.batch_size")
+    _require(isinstance(batch, int) and not isinstance(batch, bool),
+             f"dataset.batch_size={batch!r} must be a whole number of samples. Fix: e.g. dataset.batch_size=512.")
     _require(_get(cfg, "dataset.batch_size") >= 2,
              f"dataset.batch_size={_get(cfg, 'dataset.batch_size')} leaves no negatives or statistics. "
              "Fix: set dataset.batch_size=2 or more.")
@@ -117,10 +122,15 @@ def _validate_length(cfg: DictConfig) -> None:
     steps, epochs = _get(cfg, "trainer.max_steps"), _get(cfg, "trainer.max_epochs")
     for key, value in (("trainer.max_steps", steps), ("trainer.max_epochs", epochs)):
         _require(value is None or (isinstance(value, int) and (value > 0 or value == -1)),
-                 f"{key}={value} must be a positive number (or -1 for no limit). Fix: e.g. trainer.max_steps=3000.")
+                 f"{key}={value} must be a positive number (or -1 for no limit). Fix: e.g. {_length_example(cfg)}.")
     _require((steps or -1) > 0 or (epochs or -1) > 0,
              f"trainer.max_steps={steps} and trainer.max_epochs={epochs} set no end to training. "
-             "Fix: a positive trainer.max_steps (synthetic runs) or trainer.max_epochs (image datasets).")
+             f"Fix: e.g. {_length_example(cfg)}.")
+
+
+def _length_example(cfg: DictConfig) -> str:
+    """A length that fits the run: a DGP's stream has only steps, a dataset is trained for epochs."""
+    return "trainer.max_steps=3000" if _get(cfg, "dgp") is not None else "trainer.max_epochs=10"
 
 
 def _validate_dataset(cfg: DictConfig) -> None:
@@ -299,6 +309,31 @@ def _dataset_batch_keys(cfg: DictConfig) -> set[str] | None:
     except Exception:
         return None
     return set(keys) if keys is not None else None
+
+
+# Below these, a run completes but its numbers mean little; the warning names the cause.
+SMALL_BATCH = 16
+PROBE_FIT_PER_PARAMETER = 10  # probe samples per parameter of an affine fit (d + 1 per target)
+
+
+def config_warnings(cfg: DictConfig) -> list[str]:
+    """Values a run can use but a reader of its results must be told about (kept in results.json)."""
+    warnings = []
+    batch = _get(cfg, "dataset.batch_size")
+    if isinstance(batch, int) and batch < SMALL_BATCH:
+        warnings.append(f"dataset.batch_size={batch} leaves each sample only {batch - 1} other{'s' * (batch > 2)} in its "
+                        "batch as negatives (contrastive losses) or for the normalisation statistics: the run learns little. "
+                        "Fix: dataset.batch_size=256 or more (the papers use 1000-6144).")
+    dim, samples = _get(cfg, "dgp.dim"), _get(cfg, "callbacks.probe.n_samples")
+    fraction = _get(cfg, "callbacks.probe.train_fraction")
+    if isinstance(dim, int) and isinstance(samples, int) and isinstance(fraction, (int, float)):
+        fit = int(samples * fraction)
+        if fit < PROBE_FIT_PER_PARAMETER * (dim + 1):
+            warnings.append(f"callbacks.probe.n_samples={samples} fits the probes on {fit} samples for {dim} latents "
+                            f"({dim + 1} parameters per latent): too few for a stable fit, so the scores are unreliable "
+                            f"(R² can fall below 0). Fix: callbacks.probe.n_samples="
+                            f"{max(8192, 2 * PROBE_FIT_PER_PARAMETER * (dim + 1))} (8192 is the default).")
+    return warnings
 
 
 def unread_additions(cfg: DictConfig, overrides: list[str]) -> list[str]:

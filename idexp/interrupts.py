@@ -5,16 +5,24 @@ step, so the checkpoint saved then resumes bit for bit. Ctrl-C would instead rai
 wherever the step happens to be (between the optimizer and the scheduler step, say), and a run
 resumed from that state continues from a different point. While training runs, SIGINT is therefore
 re-sent as SIGTERM; a second Ctrl-C, or one after training ended (during the probe), interrupts at once.
+
+A step that never ends (a sampler stuck on an extreme value, a probe of millions of images) must not make
+the stop wait for ever: a scheduler sends SIGKILL about a minute after SIGTERM. So SIGTERM is answered at
+the end of the step only if that comes within `STOP_GRACE_S`; otherwise, and whenever no training step is
+running (setting up, probing), the run stops at once, keeping the last saved state.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import signal
+import os
 import threading
 from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = float(os.environ.get("IDEXP_STOP_GRACE_S", 20))  # below SLURM's KillWait (30 s by default)
 
 
 class StopRequests:
@@ -22,7 +30,8 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.reason: str | None = None  # "Ctrl-C" once SIGINT arrived; SIGTERM is Lightning's own
-        self.mid_step = False           # a second Ctrl-C: the state in memory is not a step boundary
+        self.mid_step = False           # stopped inside a step: the state in memory is not a step boundary
+        self.forced = False             # the grace for the step to end has run out
 
 
 @contextlib.contextmanager
@@ -34,15 +43,33 @@ def ctrl_c_stops_at_step_end(training_done) -> Iterator[StopRequests]:
         return
 
     def on_sigint(signum, frame) -> None:
-        if requests.reason == "Ctrl-C" or training_done():
-            requests.mid_step = not training_done()
+        if requests.forced or requests.reason == "Ctrl-C" or training_done():
+            requests.mid_step = requests.forced or not training_done()
             raise KeyboardInterrupt
         requests.reason = "Ctrl-C"
         log.warning("Ctrl-C: stopping at the end of this step and saving the state (Ctrl-C again to stop at once)")
         signal.raise_signal(signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    def on_sigterm(signum, frame) -> None:
+        requests.reason = requests.reason or "SIGTERM"
+        if signal.getsignal(signal.SIGTERM) is on_sigterm or training_done():  # no step end to wait for
+            requests.mid_step = True  # nothing to save: no step has run yet, or the last one is saved
+            raise KeyboardInterrupt
+        if not watchdog.is_alive():  # Lightning stops at the end of this step; make sure that comes soon
+            watchdog.start()
+
+    def force_stop() -> None:
+        if not finished.wait(STOP_GRACE_S):
+            log.warning("the step did not end within %.0f s of the stop request: stopping inside it", STOP_GRACE_S)
+            requests.forced = True
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # a real signal ends a sleep too
+
+    finished = threading.Event()
+    watchdog = threading.Thread(target=force_stop, name="stop-grace", daemon=True)
+    previous = signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield requests
     finally:
-        signal.signal(signal.SIGINT, previous)
+        finished.set()
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])

@@ -3,7 +3,9 @@ with a message that says how to run without it, instead of a traceback or a wait
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -29,6 +31,19 @@ def time_limit(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def no_terminal_input() -> Iterator[None]:
+    """Within the block, standard input is no terminal: a logger that would ask for a key (W&B online without
+    one) fails at once instead of waiting at a prompt."""
+    stdin = sys.stdin
+    with open(os.devnull) as nothing:
+        sys.stdin = nothing
+        try:
+            yield
+        finally:
+            sys.stdin = stdin
 
 
 def logger_start_message(logger, error: BaseException) -> str:

@@ -16,15 +16,29 @@ from hydra.experimental.callback import Callback
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from lightning.pytorch.utilities import rank_zero_only
+
 from idexp.config import ConfigError, validate
+from idexp.run_lock import FolderInUse, hold
 
 
 class Preflight(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        _exit_on_error(lambda: (validate(_as_in_job(config)), usable_folder("hydra.run.dir", config.hydra.run.dir)))
+        _exit_on_error(lambda: (validate(_as_in_job(config)), usable_folder("hydra.run.dir", config.hydra.run.dir),
+                                _hold("hydra.run.dir", config.hydra.run.dir)))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        _exit_on_error(lambda: usable_folder("hydra.sweep.dir", config.hydra.sweep.dir))
+        _exit_on_error(lambda: (usable_folder("hydra.sweep.dir", config.hydra.sweep.dir),
+                                _hold("hydra.sweep.dir", config.hydra.sweep.dir)))
+
+
+def _hold(key: str, folder: str) -> None:
+    """Hold the folder before Hydra writes into it: a second launch into it is refused untouched."""
+    if rank_zero_only.rank == 0:  # DDP starts the other ranks in rank zero's folder
+        try:
+            hold(folder, key)
+        except FolderInUse as error:
+            raise ConfigError(str(error)) from None
 
 
 def _as_in_job(config: DictConfig) -> DictConfig:
@@ -47,6 +61,8 @@ def usable_folder(key: str, path: str) -> None:
     """Raise ConfigError unless `path` is, or can be made, a writable folder (Hydra makes it next)."""
     folder = Path(path)
     fix = f"Fix: choose a writable folder, e.g. {key}=logs/my_run, or move every run with IDEXP_LOG_DIR=<folder>."
+    if not str(path).strip():
+        raise ConfigError(f"{key}='' would write the run into the current folder ({Path.cwd()}). {fix}")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{key}={path} is an existing file, not a folder. {fix}")
     try:

@@ -37,6 +37,7 @@ class RunRecord:
         self.config = config
         self.overrides = list(overrides)  # the command line's `key=value`s: a sweep job's axes
         self.writer = writer
+        self.identities: dict[str, str] = {}  # what a relaunch must continue, e.g. {"wandb_run_id": ...}
         self.started = time.time() - earlier_wall_time_s  # a resumed run counts its earlier launches (as last recorded: a hard-killed one only up to its last write)
         self.write("running")
 
@@ -57,6 +58,7 @@ class RunRecord:
             "wall_time_s": round(time.time() - self.started, 3),
             "config": self.config,
             "overrides": self.overrides,
+            **self.identities,
         }
         if error is not None:
             record["error"] = error

@@ -14,18 +14,21 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from idexp.callbacks import IdentifiabilityProbe
-from idexp.config import ARGUMENT_ERRORS, ConfigError, building, unread_additions, validate
+from idexp.callbacks import AtomicCheckpointIO, IdentifiabilityProbe
+from idexp.callbacks.last_checkpoint import UnreadableCheckpoint, resume_checkpoint
+from idexp.config import ARGUMENT_ERRORS, ConfigError, building, config_warnings, unread_additions, validate
 from idexp.interrupts import ctrl_c_stops_at_step_end
 from idexp.launchers import missing_launcher_plugin
-from idexp.logger_start import LoggerStartError, logger_start_message, time_limit
+from idexp.logger_start import LoggerStartError, logger_start_message, no_terminal_input, time_limit
 from idexp.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.relaunch import RunFolderTaken, check_same_run
 from idexp.results import RunRecord, existing_record
+from idexp.run_lock import FolderInUse, hold, release
 from idexp.scorers import SCORERS
 
 log = logging.getLogger("idexp")
@@ -44,12 +47,14 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
     with building("optimizer"):
         scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
         module = IdentifiabilityModule(encoder, loss, instantiate(cfg.optimizer), scheduler)
+        module.optimizer([{"params": list(encoder.parameters())}])  # its own checks, before the folder is kept
     with building("callbacks"):
         callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items() if node is not None}
     with building("logger"):
         loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
     with building("trainer"):
-        trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False)
+        trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False,
+                              plugins=[AtomicCheckpointIO()])  # a kill during a save leaves the old file whole
     if hasattr(dgp, "condition_numbers"):
         log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in dgp.condition_numbers])
     return trainer, module, datamodule, callbacks
@@ -64,6 +69,11 @@ def train(cfg: DictConfig) -> dict:
     probed). A folder holding a run of another configuration is left untouched and reported.
     """
     run_dir, overrides = Path(cfg.paths.output_dir), _task_overrides()
+    if rank_zero_only.rank == 0:  # DDP's other ranks run in rank zero's folder
+        try:
+            hold(run_dir, "hydra.run.dir")  # a single run already holds it since the preflight
+        except FolderInUse as error:
+            raise RunFolderTaken(str(error)) from None
     previous = existing_record(run_dir)
     try:
         return _train(cfg, run_dir, overrides, previous)
@@ -71,6 +81,8 @@ def train(cfg: DictConfig) -> dict:
         if previous is None:
             discard_new_run_dir(run_dir)
         raise
+    finally:
+        release(run_dir)
 
 
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict | None) -> dict:
@@ -80,7 +92,8 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
         if previous.get("status") == "completed" and previous.get("metrics"):
             log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
             return previous["metrics"]
-    warnings = [f"+{key} is a key that nothing reads (no component under it takes it), so it has no effect. "
+    continue_wandb_run(cfg, previous)
+    warnings = config_warnings(cfg) + [f"+{key} is a key that nothing reads (no component under it takes it), so it has no effect. "
                 "Fix: check its spelling against `python train.py --cfg job`." for key in unread_additions(cfg, overrides)]
     for warning in warnings:
         log.warning(warning)
@@ -104,10 +117,11 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
             logger.finalize("success")
     if rank_zero_only.rank != 0:
         return probe.metrics
-    if trains:
-        for warning in probe.warnings:
-            log.warning(warning)
-        warnings += [w for c in callbacks.values() for w in getattr(c, "warnings", [])]
+    late = [w for c in callbacks.values() for w in getattr(c, "warnings", [])] if trains else []
+    late += probe.data_warnings  # a score left undefined is said, trained or not
+    for warning in late:
+        log.warning(warning)
+    warnings += late
     record.complete(probe.metrics, warnings=warnings)
     return probe.metrics
 
@@ -116,8 +130,11 @@ def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule
                    probe: IdentifiabilityProbe, record: RunRecord) -> None:
     """Train (from `last.ckpt` when there is one), then probe; every way out leaves the record true."""
     run_dir = record.path.parent
-    resume = run_dir / "checkpoints" / "last.ckpt"
-    resume = resume if resume.exists() else None
+    try:
+        resume = resume_checkpoint(run_dir / "checkpoints")
+    except UnreadableCheckpoint as error:
+        record.write("failed", error=str(error))
+        raise
     if resume:
         log.info("resuming from %s", resume)
     with ctrl_c_stops_at_step_end(lambda: _training_done(trainer)) as stop:
@@ -159,12 +176,23 @@ class RunInterrupted(RuntimeError):
     """The user or the scheduler stopped the run; the folder is consistent and marked so."""
 
 
+def continue_wandb_run(cfg: DictConfig, previous: dict | None) -> None:
+    """A relaunched run (a requeue, a resume) logs into the W&B run it started, so its history stays whole."""
+    run_id = (previous or {}).get("wandb_run_id")
+    if run_id and OmegaConf.select(cfg, "logger.wandb") is not None:
+        with open_dict(cfg):
+            cfg.logger.wandb.id, cfg.logger.wandb.resume = run_id, "allow"
+
+
 def start_loggers(loggers, record: RunRecord) -> None:
-    """Start every logger now, within a bounded time, so one that cannot start fails the run clearly."""
+    """Start every logger now, within a bounded time and with no prompt (a cluster job has no one to answer
+    one), so one that cannot start fails the run clearly."""
     for logger in loggers:
         try:
-            with time_limit(LOGGER_START_TIMEOUT_S):
+            with time_limit(LOGGER_START_TIMEOUT_S), no_terminal_input():
                 logger.log_hyperparams(record.config)
+                if isinstance(logger, WandbLogger):
+                    record.identities["wandb_run_id"] = logger.experiment.id
         except ARGUMENT_ERRORS as error:  # a value it cannot take, e.g. logger.wandb.mode=sideways
             message = f"logger: {' '.join(str(error).split())[:400]}. Fix: correct the logger.* values."
             record.write("failed", error=message)
@@ -173,6 +201,8 @@ def start_loggers(loggers, record: RunRecord) -> None:
             message = logger_start_message(logger, error)
             record.write("failed", error=message)
             raise LoggerStartError(message) from None
+    if record.identities:
+        record.write("running")  # a relaunch after a kill finds them
 
 
 LOGGER_START_TIMEOUT_S = 120
@@ -193,6 +223,7 @@ def discard_new_run_dir(run_dir: Path) -> None:
     """A run refused at start-up leaves nothing behind: remove what this launch wrote into its new folder,
     then the folder if that emptied it (a folder the user chose keeps everything else in it)."""
     _finish_wandb()  # an open W&B run would write into the folder again
+    release(run_dir)
     for name in STARTUP_FILES:
         path = run_dir / name
         if path.is_dir():
@@ -209,7 +240,9 @@ def format_summary(metrics: dict, run_dir: Path, warnings: list[str] = (), train
     lines += [f"Warning: {warning}" for warning in warnings]
     if wandb_runs := sorted((run_dir / "wandb").glob("*run-*")):
         run = wandb_runs[-1].resolve()
-        lines.append(f"W&B run: {run}" + (f" (upload: wandb sync {run})" if run.name.startswith("offline-") else ""))
+        offline = sorted(path for path in wandb_runs if path.name.startswith("offline-"))
+        upload = run if len(offline) == 1 else f"{run.parent}/offline-run-*"  # a relaunch continues the same run
+        lines.append(f"W&B run: {run}" + (f" (upload: wandb sync {upload})" if offline else ""))
     lines.append(f"Run folder: {run_dir.resolve()}")
     return "\n".join(lines)
 
@@ -219,6 +252,7 @@ def main() -> None:
     # conf/ and conf/local/ are optional places for the user's own presets (see conf/README.md)
     filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=.* is not available")
     filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")  # a DGP's stream
+    filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")  # we resume exactly
     if problem := missing_launcher_plugin(sys.argv[1:]):
         sys.exit(f"Configuration error: {problem}")
     run()
@@ -232,10 +266,8 @@ def run(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except RunInterrupted as error:
         sys.exit(f"Interrupted: {error}")
-    except (ConfigError, NonFiniteLossError, LoggerStartError) as error:
-        kind = ("Configuration error" if isinstance(error, ConfigError) else
-                f"{'Logger start failed' if isinstance(error, LoggerStartError) else 'Training failed'} "
-                f"(see {run_dir / 'results.json'})")
+    except (ConfigError, NonFiniteLossError, LoggerStartError, UnreadableCheckpoint) as error:
+        kind = _failure_kind(error, run_dir)
         if multirun:  # one bad job must not stop the rest of a sweep; its results.json says why
             log.error("%s: %s", kind, error)
             if isinstance(error, RunFolderTaken):
@@ -255,6 +287,13 @@ def run(cfg: DictConfig) -> float | None:
     warnings = (existing_record(run_dir) or {}).get("warnings", [])
     print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True)), flush=True)
     return metrics.get("probe/r2_affine")
+
+
+def _failure_kind(error: Exception, run_dir: Path) -> str:
+    if isinstance(error, ConfigError):
+        return "Configuration error"
+    kind = {LoggerStartError: "Logger start failed", UnreadableCheckpoint: "Cannot resume"}.get(type(error), "Training failed")
+    return f"{kind} (see {run_dir / 'results.json'})"
 
 
 def _append_traceback(run_dir: Path) -> None:

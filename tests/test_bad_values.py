@@ -26,6 +26,10 @@ REFUSED = [
     (["experiment=ce_table3", "scale=nosuch"], "scale='nosuch' is not one of the choices quick, paper"),
     (["loss=diet", "dgp=sphere"], "needs instance indices"),
     (["logger.wandb.mode=sideways"], "logger: 1 validation error for Settings mode Input should be 'online', 'offline'"),
+    (["optimizer.weight_decay=-1"], "optimizer: Invalid weight_decay value: -1"),  # the optimizer is built before the folder is kept
+    (["dataset.batch_size=2.5"], "dataset.batch_size=2.5 must be a whole number of samples"),
+    (["loss.temperature=inf"], "loss.temperature=inf must be a positive finite number"),
+    (["dgp.conditional.kappa=inf"], "dgp.conditional.kappa=inf must be a positive finite number"),
 ]
 if __import__("torch").cuda.is_available():
     REFUSED = [case for case in REFUSED if case[0] != ["trainer=gpu"]]
@@ -126,3 +130,14 @@ def test_completed_without_scores_is_not_averaged(tmp_path):
     runs = collect_runs([tmp_path])
     assert len(runs.completed) == 1
     assert [r["error"] for r in runs.unfinished] == ["marked completed but holds no scores: re-launch it to probe it"]
+
+
+def test_a_usable_but_weak_value_is_warned_about_with_its_real_cause(tmp_path):
+    """A batch of 2 and a probe fitted on 20 samples for 10 latents complete, and their records say why
+    their numbers mean little (not "training did not converge")."""
+    train(compose_config([*QUICK, "logger=none", "dataset.batch_size=2"], tmp_path / "batch"))
+    assert any("dataset.batch_size=2 leaves each sample only 1 other" in w for w in read_results(tmp_path / "batch")["warnings"])
+    train(compose_config([*QUICK, "logger=none", "callbacks.probe.n_samples=40"], tmp_path / "probe"))
+    warnings = read_results(tmp_path / "probe")["warnings"]
+    assert any("fits the probes on 20 samples for 10 latents" in w for w in warnings), warnings
+    assert not any("did not converge" in w for w in warnings), warnings

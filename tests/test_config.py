@@ -80,8 +80,8 @@ BAD = [
     (["seed=-1"], "seed=-1 must be an integer from 0 to 2^32 - 1"),
     (["dgp.seed=abc"], "dgp.seed='abc' must be an integer"),
     (["trainer.accelerator=tpu"], "trainer.accelerator=tpu, but no tpu was found"),
-    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0 must be a positive number"),
-    (["loss=aninfonce", "loss.lr=0"], "loss.lr=0 must be a positive number"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0 must be a positive finite number"),
+    (["loss=aninfonce", "loss.lr=0"], "loss.lr=0 must be a positive finite number"),
     (["loss.metric=lp", "loss.p=-1"], "loss: p=-1 must be positive"),
     (["model.width_unit=0"], "has a layer of width < 1"),
 ]

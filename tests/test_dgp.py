@@ -1,5 +1,8 @@
 """Tests of the synthetic data generating processes against closed forms and scipy's samplers."""
 
+import json
+import math
+import re
 import time
 
 import numpy as np
@@ -8,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from scipy import special, stats
 
+import idexp.dgp.sampling as sampling
 from idexp.dgp import (
     AnisotropicNormal,
     Box,
@@ -23,6 +27,7 @@ from idexp.dgp import (
     Uniform,
     VonMisesFisher,
 )
+from tests.conftest import QUICK, run_cli
 
 N = 20_000
 KS_ALPHA = 1e-3  # all draws are seeded, so a test either always passes or always fails
@@ -88,7 +93,7 @@ def test_box_resampling_gives_up_when_the_mean_is_outside():
 
 
 @pytest.mark.parametrize("dim", [3, 10])
-@pytest.mark.parametrize("kappa", [1.0, 10.0, 50.0])
+@pytest.mark.parametrize("kappa", [1.0, 10.0, 50.0, 1000.0])
 def test_vmf_matches_scipy(dim, kappa):
     mu = random_unit_vectors(1, dim, seed=dim)
     z = VonMisesFisher(kappa).sample(mu.expand(N, -1), Sphere(dim), generator())
@@ -128,6 +133,45 @@ def test_vmf_around_e1_has_a_uniform_tangent_direction():
     assert torch.allclose(z.norm(dim=-1), torch.ones(N))
 
 
+@pytest.mark.parametrize("dim", [3, 10])
+@pytest.mark.parametrize("kappa", [1e9, 1e12])
+def test_vmf_at_huge_kappa_is_exact_and_as_cheap_as_at_small_kappa(monkeypatch, dim, kappa):
+    """1 - w ~ 1e-9 is below float32's resolution of w, yet the draw stays exact and takes few rounds.
+
+    For large kappa, 2 kappa (1 - <mean, z>) = kappa |z - mean|^2 is chi^2(d - 1) up to O(1 / kappa).
+    """
+    monkeypatch.setattr(sampling, "MAX_REJECTION_ROUNDS", 20)  # it used to run out of 1000 rounds
+    mu = random_unit_vectors(N, dim, seed=dim)
+    z = VonMisesFisher(kappa).sample(mu, Sphere(dim), generator())
+    assert z.dtype == torch.float32 and z.isfinite().all()
+    assert torch.allclose(z.norm(dim=-1), torch.ones(N), atol=1e-5)
+    cosine = (z.double() * mu.double()).sum(-1)
+    assert abs(cosine.mean().item() - (1 - (dim - 1) / (2 * kappa))) < 1e-6
+    assert cosine.min().item() > 1 - 1e-6
+    # the tangent part of a draw around e_1 keeps full float32 precision: test its exact law there
+    e1 = Sphere(dim).center().expand(N, -1)
+    tangent = VonMisesFisher(kappa).sample(e1, Sphere(dim), generator(1))[:, 1:].double()
+    assert_same_distribution(kappa * (tangent**2).sum(-1), stats.chi2(dim - 1).cdf, f"around e_1, kappa={kappa:g}")
+    # float64 means give float64 draws, exact around any mean
+    z64 = VonMisesFisher(kappa).sample(mu.double(), Sphere(dim), generator(2))
+    assert z64.dtype == torch.float64
+    assert_same_distribution(kappa * ((z64 - mu.double()) ** 2).sum(-1), stats.chi2(dim - 1).cdf, f"kappa={kappa:g}")
+
+
+def test_vmf_draws_in_few_rounds_at_every_concentration(monkeypatch):
+    monkeypatch.setattr(sampling, "MAX_REJECTION_ROUNDS", 20)
+    for dim in (2, 3, 100):
+        for kappa in (1e-300, 1e-6, 1.0, 1e6, 1e100, 1e300):
+            z = VonMisesFisher(kappa).sample(random_unit_vectors(2000, dim, seed=0), Sphere(dim), generator())
+            assert torch.allclose(z.norm(dim=-1), torch.ones(2000), atol=1e-5), (dim, kappa)
+
+
+@pytest.mark.parametrize("kappa", [math.inf, math.nan, 0.0, -1.0, None])
+def test_vmf_refuses_a_kappa_that_cannot_work(kappa):
+    with pytest.raises(ValueError, match=r"kappa to be a positive finite number, got kappa=.*use e\.g\. kappa=10"):
+        VonMisesFisher(kappa)
+
+
 def test_vmf_rejects_the_box():
     with pytest.raises(ValueError, match="sphere"):
         VonMisesFisher(1.0).sample(torch.full((2, 3), 0.5), Box(3), generator())
@@ -157,6 +201,41 @@ def test_anisotropic_lambdas():
 def test_anisotropic_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AnisotropicNormal(3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lambdas": [1.0, math.inf, 2.0]}, "positive finite numbers"),
+        ({"lambdas": [1.0, math.nan, 2.0]}, "positive finite numbers"),
+        ({"lambdas": [1e40, 1.0, 2.0]}, "float32's range"),
+        ({"threshold": math.inf}, "threshold to be a positive finite number.*threshold=None"),
+        ({"threshold": 1e-9}, "threshold >= 1e-06"),
+    ],
+)
+def test_anisotropic_refuses_values_that_cannot_work(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AnisotropicNormal(3, **kwargs)
+
+
+def test_anisotropic_refuses_a_shell_its_proposals_miss_and_names_settings_that_work(monkeypatch):
+    """dim=40 with the defaults: |z + eps| ~ sqrt(1 + sum 1/lambda) = 2.6, the shell 1 +- 0.1 is all but never hit
+    (this ran out of rejection rounds after 10 minutes). The suggested settings do work, in few rounds."""
+    with pytest.raises(ValueError, match="none of 32768 trial proposals") as error:
+        AnisotropicNormal(40)
+    message = str(error.value)
+    threshold = float(re.search(r"threshold >= ([\d.e+-]+)", message).group(1))
+    low, high = (float(v) for v in re.search(r"low=([\d.e+-]+), high=([\d.e+-]+)", message).groups())
+    assert "threshold=None" in message
+    monkeypatch.setattr(sampling, "MAX_REJECTION_ROUNDS", 20)
+    anchors = random_unit_vectors(500, 40, seed=0)
+    for conditional in (AnisotropicNormal(40, threshold=threshold), AnisotropicNormal(40, low=low, high=high),
+                        AnisotropicNormal(40, threshold=None)):
+        z = conditional.sample(anchors, Sphere(40), generator())
+        assert torch.allclose(z.norm(dim=-1), torch.ones(500), atol=1e-5)
+    AnisotropicNormal(20)  # the defaults still work where they always did
+    with pytest.raises(ValueError, match=r"lambdas \d+ times larger \(every lambda x"):
+        AnisotropicNormal(5, [0.01] * 5)
 
 
 def test_anisotropic_tangent_variances_are_inverse_precisions():
@@ -202,6 +281,7 @@ def test_anisotropic_rejection_matches_brute_force():
         (Laplace(0.7), stats.laplace(scale=0.7)),
         (GeneralizedNormal(0.5, beta=0.6), stats.gennorm(0.6, scale=0.5)),
         (GeneralizedNormal(1.0, beta=4.0), stats.gennorm(4.0, scale=1.0)),
+        (GeneralizedNormal(2.0, beta=100.0), stats.gennorm(100.0, scale=2.0)),  # Gamma(1/100) underflows
     ],
     ids=repr,
 )
@@ -224,6 +304,32 @@ def test_iid_noise_on_the_sphere_is_projected_back():
 def test_noise_rejects_non_positive_parameters(kwargs):
     with pytest.raises(ValueError, match="positive"):
         GeneralizedNormal(**{"beta": 2.0, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Normal(math.inf), "Normal needs scale to be a positive finite number, got scale=inf"),
+        (lambda: Laplace(math.nan), "Laplace needs scale to be a positive finite number, got scale=nan"),
+        (lambda: GeneralizedNormal(1.0, math.inf), "beta to be a positive finite number, got beta=inf"),
+        (lambda: TruncatedLaplace(math.inf, 2.0), "scale to be a positive finite number, got scale=inf"),
+        (lambda: TruncatedLaplace(1.0, math.nan), "bound to be a positive finite number, got bound=nan"),
+        (lambda: TruncatedLaplace(1.0, 1e31), r"bound <= 1e\+30"),
+        (lambda: Normal(1e31), r"use scale <= 1e\+29"),
+        (lambda: GeneralizedNormal(1.0, beta=0.01), r"use beta >= 0\.067 at this scale"),
+    ],
+)
+def test_noise_refuses_values_that_cannot_work_naming_a_range_that_does(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_noise_at_the_extremes_of_its_range_stays_on_the_sphere():
+    """Noise ~1e25 (F.normalize returned 0 there) and the heaviest accepted tails give unit vectors."""
+    mean = random_unit_vectors(N, 3, seed=5)
+    for conditional in (Normal(1e25), GeneralizedNormal(1.0, beta=0.07), Laplace(1e-30)):
+        z = conditional.sample(mean, Sphere(3), generator())
+        assert z.isfinite().all() and torch.allclose(z.norm(dim=-1), torch.ones(N), atol=1e-5), conditional
 
 
 def truncated_laplace_cdf(loc: float, scale: float, low: float, high: float):
@@ -268,6 +374,20 @@ def test_truncated_laplace_in_a_box_stays_in_the_box_and_the_bounds():
     x = TruncatedLaplace(scale=0.3, bound=0.8).sample(mean, Box(2, low=0.0, high=1.0), generator(2))
     assert x.min() >= 0.0 and x.max() <= 0.8
     assert_same_distribution(x[:, 0], truncated_laplace_cdf(0.5, 0.3, 0.0, 0.8))
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e16, 1e300])
+def test_truncated_laplace_with_a_huge_scale_is_uniform_between_the_bounds(scale):
+    """The CDF used to round to 0.5 on the whole interval, leaving two distinct values for scale = 1e16."""
+    x = TruncatedLaplace(scale=scale, bound=1.0).ambient(torch.full((N, 2), 0.3), Sphere(2), generator(4))
+    for coordinate in x.T:
+        assert_same_distribution(coordinate, stats.uniform(loc=-1, scale=2).cdf, f"scale {scale:g}")
+
+
+def test_truncated_laplace_with_a_tiny_scale_stays_at_its_clamped_mean():
+    x = TruncatedLaplace(scale=1e-300, bound=0.5).ambient(torch.tensor([[0.3, 0.9, -0.7]]).expand(N, 3),
+                                                          Sphere(3), generator())
+    assert torch.equal(x, torch.tensor([[0.3, 0.5, -0.5]]).expand(N, 3))
 
 
 @pytest.mark.parametrize("kwargs", [{"scale": 0.0, "bound": 1.0}, {"scale": 1.0, "bound": -2.0}])
@@ -474,3 +594,22 @@ def test_fewer_instances_than_clusters_draws_only_the_first_clusters_as_the_pape
     assert dgp.cluster_vectors.shape == (10000, 5)
     with pytest.raises(ValueError, match="n_instances"):
         ClusterDGP(5, 10, 0, Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0)
+
+
+# --- the CLI at extreme concentrations ------------------------------------------------------------
+
+
+def test_cli_trains_with_a_huge_kappa(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(["logger=none", *QUICK, "dgp.conditional.kappa=1e9", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+
+
+def test_cli_refuses_an_infinite_kappa_before_making_a_run_folder(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(["logger=none", *QUICK, "dgp.conditional.kappa=inf", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode != 0
+    assert "dgp.conditional.kappa" in result.stderr and "positive finite number" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists() and not list(tmp_path.rglob("results.json"))

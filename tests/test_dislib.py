@@ -3,6 +3,7 @@ Lightning trainer and factor probe; the datamodule's split and batches; bad valu
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -203,3 +204,73 @@ def test_table4_builder_puts_the_papers_values_beside_ours(tmp_path):
     assert "Trained with: scale quick · epochs 2 · batch 32" in table
     header = next(line for line in table.splitlines() if line.startswith("| dataset"))
     assert "f_MLP" in header and "f_MLP paper" in header and "linear" in header
+
+
+def _named_splits(fit: np.ndarray, score: np.ndarray, factors):
+    from idexp.scorers import ProbeData, ProbeSplit
+
+    return ProbeData(ProbeSplit([], fit, "training images"), ProbeSplit([], score, "validation images"), factors)
+
+
+def test_factor_probe_names_why_a_score_is_undefined():
+    from idexp.scorers import FactorScores
+
+    factors, values, _ = _factor_data(3000, seed=0)
+    rng = np.random.default_rng(1)
+    signal = np.column_stack([np.eye(3)[values[:, 0].astype(int) - 1], values[:, 1], np.sin(values[:, 2])])
+    codes = signal @ rng.normal(size=(signal.shape[1], 16)) + 0.01 * rng.normal(size=(3000, 16))
+    fit, score = values[:2000].copy(), values[2000:].copy()
+    score[:, 1] = score[0, 1]  # posX: one value in the validation images
+    fit[:, 0] = 1.0  # shape: one value in the training images
+    scorer = FactorScores()
+    metrics = scorer.scores(codes[:2000], codes[2000:], _named_splits(fit, score, factors))
+    assert ("factor posX is constant in the 1000 validation images: Pearson r and R² are undefined"
+            in scorer.warnings)
+    assert any(w.startswith("factor shape is constant in the 2000 training images: no read-out can be fitted")
+               for w in scorer.warnings)
+    assert not any("color" in w for w in scorer.warnings)  # declared with one value: nothing to decode, by design
+    assert "pearson/posX" not in metrics and "acc/shape" not in metrics
+    assert metrics["pearson/orientation_sin"] > 0.99 and len(scorer.warnings) == 2
+
+    data = _named_splits(values[:2000], values[2000:], factors)
+    flat = np.ones((3000, 16), np.float32)
+    metrics = scorer.scores(flat[:2000], flat[2000:], data)  # the encoder's codes
+    assert scorer.warnings[0].startswith("the encoder's codes are constant over the 2000 training images")
+    assert scorer.warnings[1].startswith("the encoder's codes are constant over the 1000 validation images")
+    assert all(np.isnan(metrics[f"pearson/{name}"]) for name in ("shape", "posX", "orientation_sin"))
+    assert metrics["r2/posX"] <= 0.01
+    broken = codes.copy()
+    broken[2500, 3] = np.nan
+    metrics = scorer.scores(broken[:2000], broken[2000:], data)  # the same ProbeData again: the raw-input baseline
+    assert ("the raw inputs (the probe/baseline_ scores) are not finite (nan/inf) for 1 of the 1000 validation "
+            "images: every Pearson r, R² and accuracy of them is undefined") in scorer.warnings
+    assert np.isnan(metrics["pearson/posX"]) and np.isnan(metrics["acc/shape"])
+    assert len(scorer.warnings) == 3
+    scorer.scores(codes[:2000], codes[2000:], _named_splits(values[:2000], values[2000:], factors))
+    assert scorer.warnings == []  # a new probe starts afresh
+
+
+def _degenerate_dsprites(path):
+    """A dSprites file whose images are all black and whose scale, declared with two values, takes only one."""
+    write_dsprites(path, sizes=(1, 3, 1, 2, 8, 8))
+    with np.load(path, allow_pickle=True, encoding="latin1") as archive:
+        arrays = dict(archive)
+    metadata = arrays["metadata"][()]
+    metadata["latents_possible_values"]["scale"] = np.array([0.5, 1.0])
+    arrays["metadata"], arrays["imgs"] = np.array(metadata, dtype=object), np.zeros_like(arrays["imgs"])
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def test_a_constant_factor_and_constant_codes_are_warned_about_in_results_json(tmp_path):
+    path = _degenerate_dsprites(tmp_path / "dsprites.npz")
+    args = [*dsprites_overrides(path, sizes=(1, 3, 2, 2, 8, 8)), "logger=none", "trainer=cpu", "trainer.max_epochs=1",
+            "dataset.batch_size=64", "dataset.loader.num_workers=0", *SMALL_MLP, f"hydra.run.dir={tmp_path / 'run'}"]
+    result = run_cli(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    warnings = json.loads((tmp_path / "run" / "results.json").read_text()).get("warnings", [])
+    expected = [r"factor scale is constant in the \d+ training images: no read-out can be fitted",
+                r"the encoder's codes are constant over the \d+ validation images",
+                r"the raw inputs \(the probe/baseline_ scores\) are constant over the \d+ training images"]
+    for pattern in expected:
+        assert any(re.match(pattern, warning) for warning in warnings), (pattern, warnings)

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from idexp.config import PROBE_FIT_PER_PARAMETER
 from idexp.scorers import LatentScores, ProbeSplit, Scorer
 from idexp.scorers.base import numpy
 
@@ -43,7 +44,8 @@ class IdentifiabilityProbe(L.Callback):
         self.output_dir = Path(output_dir) if output_dir else None
         self.feature_cache = Path(feature_cache) if feature_cache else None
         self.metrics: dict = {}
-        self.warnings: list[str] = []
+        self.warnings: list[str] = []       # about training (meaningful for a trained encoder only)
+        self.data_warnings: list[str] = []  # about what was scored: undefined scores and their causes
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.run(trainer, pl_module, trainer.datamodule)
@@ -70,6 +72,7 @@ class IdentifiabilityProbe(L.Callback):
         metrics["probe/seconds"] = time.perf_counter() - started
         self.metrics = metrics
         self.warnings = _below_baseline(metrics)
+        self.data_warnings = [warning for scorer in self.scorers for warning in getattr(scorer, "warnings", [])]
 
         figure_path = None
         if self.output_dir is not None and self.scorers:
@@ -142,7 +145,7 @@ def _cached_codes(path: Path, ids: list[str], digest: str) -> np.ndarray | None:
 def _restore_best(trainer: L.Trainer, module: L.LightningModule) -> None:
     """Load the weights of the best checkpoint, when a checkpoint callback monitors a score (image runs)."""
     for callback in trainer.checkpoint_callbacks:
-        if callback.monitor and callback.best_model_path and Path(callback.best_model_path).exists():
+        if getattr(callback, "monitor", None) and callback.best_model_path and Path(callback.best_model_path).exists():
             state = torch.load(callback.best_model_path, map_location=module.device, weights_only=False)["state_dict"]
             module.load_state_dict(state)
             log.info("probing the best checkpoint %s (%s = %.4f)", callback.best_model_path, callback.monitor,
@@ -155,6 +158,9 @@ def _below_baseline(metrics: dict) -> list[str]:
     (kept in `warnings`; meaningful only for a trained encoder, so the caller reports it)."""
     trained, baseline = metrics.get("probe/r2_affine"), metrics.get("probe/baseline_r2_affine")
     if trained is None or baseline is None or not trained < baseline:
+        return []
+    codes = len(metrics.get("probe/r2_affine_per_dim") or [])
+    if metrics.get("probe/n_fit", 0) < PROBE_FIT_PER_PARAMETER * (codes + 1):  # the probe, not training, is the cause
         return []
     warning = (f"the trained encoder decodes the latents worse than the untrained baseline (R² {trained:.3f} vs "
                f"{baseline:.3f}): training did not converge. Fix: check optimizer.lr and trainer.max_steps.")

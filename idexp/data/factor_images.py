@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from idexp.config import ConfigError
+from idexp.data.cache import open_cache, read_rows
 from idexp.data.factors import FactorImages
 from idexp.scorers.base import ProbeData, ProbeSplit
 
@@ -63,7 +64,25 @@ def split_rows(n: int, fractions: tuple[float, float, float], subset: float, see
     return {"train": rows[:train_end], "val": rows[train_end:val_end], "test": rows[val_end:]}
 
 
-class FactorDataModule(L.LightningDataModule):
+class ResumesMidEpoch:
+    """A datamodule whose training epochs resume where they stopped: the checkpoint keeps how many batches of
+    its epoch were trained, and the resumed epoch's batches start after them (Lightning restarts the loader at
+    the start of the epoch, which would replay its first batches and drop its last ones)."""
+
+    _resume_at: tuple[int, int] | None = None  # (epoch, batches of it already trained)
+
+    def state_dict(self) -> dict:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        return {"epoch": trainer.current_epoch, "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "epoch" in state:
+            self._resume_at = (state["epoch"], state["batches_done"])
+
+
+class FactorDataModule(ResumesMidEpoch, L.LightningDataModule):
     """Batches `{"x": images, "label": class of the target factor}` from a dataset with ground-truth factors.
 
     The constructor reads the dataset (converting it once to the uint8 cache) and checks it against what the
@@ -89,7 +108,7 @@ class FactorDataModule(L.LightningDataModule):
         self.loader = dict(loader or {})
 
     def train_dataloader(self) -> DataLoader:
-        batches = ShuffledBatches(len(self.rows["train"]), self.batch_size, self.seed)
+        batches = ShuffledBatches(len(self.rows["train"]), self.batch_size, self.seed, self._resume_at)
         return self._loader(self.rows["train"], batches)
 
     def val_dataloader(self) -> DataLoader:
@@ -115,11 +134,11 @@ class FactorDataModule(L.LightningDataModule):
 
     def _images(self, rows: np.ndarray, device: torch.device, batch: int = 1024) -> Iterator[torch.Tensor]:
         for start in range(0, len(rows), batch):
-            yield torch.from_numpy(np.ascontiguousarray(self.data.images[rows[start:start + batch]])).to(device).float().div_(255)
+            yield torch.from_numpy(read_rows(self.data.images, rows[start:start + batch])).to(device).float().div_(255)
 
 
 class RowBatches(Dataset):
-    """Indexed by a whole batch of positions in `rows`: one fancy index into the memory map per batch."""
+    """Indexed by a whole batch of positions in `rows`: one `read_rows` of the memory-mapped cache per batch."""
 
     def __init__(self, data: FactorImages, rows: np.ndarray, target: int) -> None:
         self.images, self.labels, self.rows = data.images, data.classes[:, target], rows
@@ -128,20 +147,24 @@ class RowBatches(Dataset):
         return len(self.rows)
 
     def __getitems__(self, positions: list[int]) -> dict[str, torch.Tensor]:
-        rows = np.sort(self.rows[positions])  # ascending rows read the memory map sequentially
-        return {"x": torch.from_numpy(np.ascontiguousarray(self.images[rows])),
+        rows = np.sort(self.rows[positions])  # ascending rows read the file sequentially, neighbours in one read
+        return {"x": torch.from_numpy(read_rows(self.images, rows)),
                 "label": torch.from_numpy(self.labels[rows])}
 
     def __getstate__(self) -> dict:
         """A worker process reopens the memory map instead of receiving a pickled copy of the images."""
         state = dict(self.__dict__)
         if isinstance(self.images, np.memmap):
-            state["images"] = self.images.filename
+            state["images"] = (self.images.filename, self.images.shape)
         return state
 
     def __setstate__(self, state: dict) -> None:
-        if isinstance(state["images"], str):
-            state["images"] = np.load(state["images"], mmap_mode="r")
+        if isinstance(state["images"], tuple):  # as the parent's: advised random access, read by pread
+            filename, shape = state["images"]
+            state["images"] = open_cache(filename)
+            if state["images"].shape != tuple(shape):
+                raise RuntimeError(f"the uint8 cache {filename} was replaced while this run used it: it holds "
+                                   f"{state['images'].shape} images, not {tuple(shape)}. Fix: rerun.")
         self.__dict__.update(state)
 
 
@@ -149,8 +172,9 @@ class ShuffledBatches(Sampler):
     """A seeded reshuffle every epoch (Lightning calls `set_epoch`), cut into full batches; under DDP each
     rank takes every world-th batch, so ranks see disjoint data and the same number of steps."""
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, resume_at: tuple[int, int] | None = None) -> None:
         self.n, self.batch_size, self.seed, self.epoch = n, min(batch_size, n), seed, 0
+        self.resume_at = resume_at  # (epoch, batches of it already trained): that epoch goes on after them
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -164,7 +188,9 @@ class ShuffledBatches(Sampler):
     def __iter__(self) -> Iterator[list[int]]:
         rank, world = _rank_and_world()
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        for start in range(rank * self.batch_size, len(self) * world * self.batch_size, world * self.batch_size):
+        done = self.resume_at[1] if self.resume_at and self.resume_at[0] == self.epoch else 0
+        stride = world * self.batch_size
+        for start in range((done * world + rank) * self.batch_size, len(self) * stride, stride):
             yield order[start:start + self.batch_size].tolist()
 
     def __len__(self) -> int:

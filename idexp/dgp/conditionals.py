@@ -29,42 +29,66 @@ class VonMisesFisher:
     """vMF(mean, kappa) on the sphere, density proportional to exp(kappa <mean, z>).
 
     Exact sampler after Wood (1994): the component w = <mean, z> by rejection, a uniform tangent
-    direction, and a Householder reflection that maps e_1 to each row's mean.
+    direction, and a Householder reflection that maps e_1 to each row's mean. Wood's acceptance
+    rate is bounded away from zero for every kappa; to keep it so in floating point, w is drawn as
+    t = 1 - w (which stays representable when w rounds to 1, e.g. t ~ 1e-9 at kappa = 1e9), and
+    Wood's test is rewritten in terms of O(1) quantities, in float64 where the device has it.
     """
 
     def __init__(self, kappa: float):
-        if not kappa > 0:
-            raise ValueError(f"VonMisesFisher needs kappa > 0, got {kappa}")
+        _require_positive(self, "kappa=10; a large finite kappa such as 1e9 gives positives next to their anchor",
+                          kappa=kappa)
         self.kappa = float(kappa)
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
         _require_sphere(space, self)
         n, dim = mean.shape
-        w = self._sample_mean_component(n, dim, generator).unsqueeze(-1)
-        gaussian = torch.randn(n, dim - 1, generator=generator, device=mean.device)
+        t = self._sample_distance(n, dim, generator).unsqueeze(-1)  # 1 - <mean, z>
+        w, radius = 1 - t, (t * (2 - t)).clamp_min(0).sqrt()  # sqrt(1 - w^2), without cancellation
+        gaussian = torch.randn(n, dim - 1, generator=generator, device=mean.device, dtype=mean.dtype)
         tangent = F.normalize(gaussian, dim=-1)
-        around_e1 = torch.cat([w, (1 - w**2).clamp_min(0).sqrt() * tangent], dim=-1)
+        around_e1 = torch.cat([w.to(mean.dtype), radius.to(mean.dtype) * tangent], dim=-1)
         return _reflect_e1_onto(mean, around_e1)
 
-    def _sample_mean_component(self, n: int, dim: int, generator: torch.Generator) -> Tensor:
-        """Wood's rejection sampler for w = <mean, z>, density ~ exp(kappa w)(1 - w^2)^((d-3)/2)."""
+    def _sample_distance(self, n: int, dim: int, generator: torch.Generator) -> Tensor:
+        """Wood's rejection sampler for t = 1 - w, where w = <mean, z> has the density
+        ~ exp(kappa w)(1 - w^2)^((d-3)/2) on [-1, 1].
+
+        Wood proposes w = (1 - (1+b)B) / (1 - (1-b)B) with B = G1 / (G1 + G2) ~ Beta(m/2, m/2), and
+        accepts if kappa w + m log(1 - x0 w) - c >= log U, with x0 = (1-b)/(1+b) and
+        c = kappa x0 + m log(1 - x0^2). In terms of the gammas this is exactly
+            t = 2b G1 / (G2 + b G1),
+            kappa (w - x0) = 2 kappa b / (1+b) - kappa t,
+            log((1 - x0 w) / (1 - x0^2)) = log((1+b)/2) + log(G1 + G2) - log(G2 + b G1),
+        where kappa b -> m/4 and t ~ b stay representable for every kappa.
+        """
         kappa, m = self.kappa, dim - 1
-        b = m / (2 * kappa + math.sqrt(4 * kappa**2 + m**2))  # stable form of Wood's b
-        x0 = (1 - b) / (1 + b)
-        c = kappa * x0 + m * math.log(1 - x0**2)
+        b = m / (2 * kappa + math.hypot(2 * kappa, m))  # Wood's b, without cancellation
+        kappa_b = m / (2 + math.hypot(2, m / kappa))  # kappa * b, finite however large kappa is
+        log_half_1_plus_b = math.log1p(b) - math.log(2)
+        dtype = _precise_dtype(generator.device)
 
         def propose(rows: Tensor) -> tuple[Tensor, Tensor]:
             k = (len(rows),)
-            g1, g2 = standard_gamma(m / 2, k, generator), standard_gamma(m / 2, k, generator)
-            beta = g1 / (g1 + g2)  # Beta(m/2, m/2)
-            w = (1 - (1 + b) * beta) / (1 - (1 - b) * beta)
-            log_u = torch.rand(k, generator=generator, device=generator.device).log()
-            return w, kappa * w + m * torch.log1p(-x0 * w) - c >= log_u
+            g1 = standard_gamma(m / 2, k, generator).to(dtype)
+            g2 = standard_gamma(m / 2, k, generator).to(dtype)
+            denominator = g2 + b * g1
+            t = 2 * b * g1 / denominator
+            log_ratio = 2 * kappa_b / (1 + b) - 2 * kappa_b * g1 / denominator + m * (
+                log_half_1_plus_b + torch.log(g1 + g2) - torch.log(denominator)
+            )
+            log_u = torch.rand(k, generator=generator, device=generator.device, dtype=dtype).log()
+            return t, log_ratio >= log_u
 
         return sample_by_rejection(propose, n, generator.device)
 
     def __repr__(self) -> str:
         return f"VonMisesFisher(kappa={self.kappa})"
+
+
+def _precise_dtype(device: torch.device) -> torch.dtype:
+    """float64 where the device has it (MPS has not)."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 def _reflect_e1_onto(mean: Tensor, y: Tensor) -> Tensor:
@@ -87,8 +111,17 @@ class AnisotropicNormal:
     """AnInfoNCE's conditional: z_pos = (z + eps) / |z + eps| with eps_j ~ N(0, 1 / Lambda_j).
 
     Proposals are kept only if | |z + eps| - 1 | < threshold (None: keep all), which confines the
-    positive to a thin shell before projecting it onto the sphere.
+    positive to a thin shell before projecting it onto the sphere. How many proposals land in the
+    shell depends on lambdas, threshold and dim (|z + eps|^2 is about 1 + sum(1 / lambdas), so the
+    defaults' shell 1 +- 0.1 is all but missed from dim = 40 on): the constructor estimates the
+    rate and refuses settings under MIN_ACCEPTANCE, naming a threshold and lambdas that work.
     """
+
+    MIN_ACCEPTANCE = 1e-3
+    """Fewest accepted proposals per proposal: at most ~1000 proposals for each sample."""
+    TRIAL_PROPOSALS = 2**15
+    MIN_THRESHOLD = 1e-6
+    """float32 resolves |z + eps| to ~1e-7; a thinner shell would be decided by rounding."""
 
     def __init__(
         self,
@@ -98,10 +131,54 @@ class AnisotropicNormal:
         high: float = 25.0,
         threshold: float | None = 0.1,
     ):
-        if threshold is not None and not threshold > 0:
-            raise ValueError(f"AnisotropicNormal needs threshold > 0 or None, got {threshold}")
+        if threshold is not None:
+            _require_positive(self, "threshold=0.1, or threshold=None for no rejection", threshold=threshold)
+            if threshold < self.MIN_THRESHOLD:
+                raise ValueError(f"AnisotropicNormal needs threshold >= {self.MIN_THRESHOLD:g} (float32 cannot resolve a "
+                                 f"thinner shell), got threshold={threshold!r} (use e.g. threshold=0.1)")
         self.lambdas = _precisions(dim, lambdas, low, high)
-        self.threshold = threshold
+        self.threshold = None if threshold is None else float(threshold)
+        self._require_acceptance(lambdas, low, high)
+
+    def _require_acceptance(self, spec: Sequence[float] | str, low: float, high: float) -> None:
+        """Refuse settings whose proposals (almost) never land in the shell: sampling would take forever.
+
+        The rate is estimated with a fixed seed (so the verdict never changes) from 2^15 proposals around
+        three means, the axes of the smallest and the largest lambda and the diagonal, and the lowest of
+        the three counts. The rate depends on the mean only through its squared coordinates; over random
+        means it never fell below the lowest of these three (beyond sampling noise) in our checks.
+        """
+        if self.threshold is None:
+            return
+        std = self.lambdas.double().rsqrt()
+        dim = len(std)
+        means = torch.zeros(3, dim, dtype=torch.float64)
+        means[0, self.lambdas.argmin()] = means[1, self.lambdas.argmax()] = 1
+        means[2] = dim**-0.5
+        noise = torch.randn(self.TRIAL_PROPOSALS, dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+        def deviations(factor: float) -> Tensor:  # | |mean + eps| - 1 | with lambdas scaled by `factor`
+            return ((means[:, None] + noise * std / math.sqrt(factor)).norm(dim=-1) - 1).abs()
+
+        def rate(factor: float) -> float:
+            return (deviations(factor) < self.threshold).double().mean(-1).min().item()
+
+        accepted = rate(1.0)
+        if accepted >= self.MIN_ACCEPTANCE:
+            return
+        target = 10 * self.MIN_ACCEPTANCE
+        threshold = deviations(1.0).quantile(target, dim=-1).max().item()
+        factor = next((2.0**k for k in range(1, 128) if rate(2.0**k) >= target), math.inf)
+        scaled = (f"low={low * factor:.3g}, high={high * factor:.3g}" if isinstance(spec, str)
+                  else f"every lambda x {factor:g}")
+        share = f"~{accepted:.1g} of its proposals" if accepted > 0 else f"none of {self.TRIAL_PROPOSALS} trial proposals"
+        raise ValueError(
+            f"AnisotropicNormal with dim={dim}, lambdas={_short(self.lambdas)} and threshold={self.threshold:g} accepts "
+            f"{share} (|z + eps|^2 is about 1 + sum(1/lambdas) = "
+            f"{1 + (1 / self.lambdas.double()).sum().item():.3g}, the shell asks for |z + eps| within 1 +- "
+            f"{self.threshold:g}), under the {self.MIN_ACCEPTANCE:g} that keeps sampling fast. Use threshold >= "
+            f"{_round_up(threshold)}, or lambdas {factor:g} times larger ({scaled}), or threshold=None (no rejection)"
+        )
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
         _require_sphere(space, self)
@@ -113,7 +190,7 @@ class AnisotropicNormal:
         def propose(rows: Tensor) -> tuple[Tensor, Tensor]:
             eps = std * torch.randn(len(rows), len(std), generator=generator, device=mean.device)
             x = mean[rows] + eps
-            norm = x.norm(dim=-1, keepdim=True)
+            norm = _norm(x)
             accepted = (norm.squeeze(-1) - 1).abs() < max_deviation
             return x / norm, accepted
 
@@ -133,35 +210,85 @@ def _precisions(dim: int, lambdas: Sequence[float] | str, low: float, high: floa
     elif isinstance(lambdas, str):
         raise ValueError(f"unknown lambdas {lambdas!r}; use a list, 'bimodal' or 'linspace'")
     else:
-        values = torch.tensor([float(v) for v in lambdas])
+        values = torch.tensor([float(v) for v in lambdas], dtype=torch.float64)
         if len(values) != dim:
             raise ValueError(f"lambdas has {len(values)} entries, expected dim={dim}")
-    if not (values > 0).all():
-        raise ValueError(f"lambdas must be positive, got {values.tolist()}")
+    tiny, huge = torch.finfo(torch.float32).tiny, torch.finfo(torch.float32).max
+    if not ((values >= tiny) & (values <= huge)).all():  # also refuses nan
+        raise ValueError(f"lambdas must be positive finite numbers within float32's range ({tiny:.2g} to {huge:.2g}), "
+                         f"got {values.tolist()} (use e.g. low=5.0, high=25.0)")
     return values.float()
+
+
+def _short(values: Tensor) -> str:
+    """A tensor of lambdas for a message: all of them, or the distinct ones when there are many."""
+    if len(values) <= 10:
+        return str([round(v, 6) for v in values.tolist()])
+    return f"{len(values)} values in {{{', '.join(f'{v:g}' for v in values.unique().tolist()[:10])}}}"
+
+
+def _round_up(value: float) -> str:
+    """`value` rounded up to two significant digits."""
+    if not math.isfinite(value) or value <= 0:
+        return f"{value:g}"
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return f"{math.ceil(value / step - 1e-9) * step:.2g}"
+
+
+def _norm(x: Tensor) -> Tensor:
+    """|x| per row (keepdim), rescaled first so that |x|^2 neither overflows nor underflows."""
+    largest = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return (x / largest).norm(dim=-1, keepdim=True) * largest
+
+
+def _onto_sphere(x: Tensor) -> Tensor:
+    """x / |x| per row, exact for every finite magnitude (F.normalize returns 0 above ~1e19 in float32)."""
+    largest = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return F.normalize(x / largest, dim=-1)
+
+
+MAX_NOISE = 1e30
+"""Largest noise magnitude a scale may produce: float32 ends at 3.4e38, and positives at such
+distances from their mean are uniform over the sphere's orthants anyway."""
 
 
 class _IIDNoise:
     """Noise drawn i.i.d. per coordinate, added to the mean, then kept in the space."""
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
+        if isinstance(space, Sphere):  # Sphere.perturb, with a projection that survives any finite noise
+            return _onto_sphere(mean + self.noise(tuple(mean.shape), generator))
         return space.perturb(mean, lambda shape: self.noise(shape, generator))
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
         raise NotImplementedError
 
 
-def _require_positive(**values: float) -> None:
+def _require_scale(owner: object, scale: float, tail: float, example: str) -> None:
+    """A positive finite scale whose noise, at most about scale * tail, stays below MAX_NOISE."""
+    _require_positive(owner, example, scale=scale)
+    if scale * tail > MAX_NOISE:
+        raise ValueError(f"{type(owner).__name__} with scale={scale!r} draws noise up to ~{scale * tail:.2g}, beyond the "
+                         f"{MAX_NOISE:g} that float32 sampling handles; use scale <= {MAX_NOISE / tail:.2g} (e.g. {example})")
+
+
+def _require_positive(owner: object, example: str, **values: float) -> None:
+    """Every value a positive finite number: 0, negatives, inf and nan are refused."""
     for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not (math.isfinite(number) and number > 0):
+            raise ValueError(f"{type(owner).__name__} needs {name} to be a positive finite number, got {name}={value!r} "
+                             f"(use e.g. {example})")
 
 
 class Normal(_IIDNoise):
     """Gaussian noise with standard deviation `scale`."""
 
     def __init__(self, scale: float):
-        _require_positive(scale=scale)
+        _require_scale(self, scale, tail=10.0, example="scale=0.1")  # |N(0, 1)| < 10 in floating point
         self.scale = float(scale)
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
@@ -175,7 +302,7 @@ class Laplace(_IIDNoise):
     """Laplace noise, density ~ exp(-|x| / scale): an exponential magnitude with a random sign."""
 
     def __init__(self, scale: float):
-        _require_positive(scale=scale)
+        _require_scale(self, scale, tail=110.0, example="scale=0.1")  # Exp(1) < -log(float32 tiny) < 110
         self.scale = float(scale)
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
@@ -189,19 +316,50 @@ class Laplace(_IIDNoise):
 class GeneralizedNormal(_IIDNoise):
     """Generalized normal noise, density ~ exp(-|x / scale|^beta).
 
-    |x / scale|^beta is Gamma(1 / beta) distributed, so x = scale * G^(1 / beta) * sign.
+    |x / scale|^beta is Gamma(1 / beta) distributed, and Gamma(a) = Gamma(1 + a) * U^(1 / a) for U
+    uniform on (0, 1], so x = scale * Gamma(1 + 1 / beta)^(1 / beta) * U * sign. Drawing Gamma(1 / beta)
+    itself would underflow for a large beta (torch clamps such draws to the smallest float), which
+    piles |x| onto a wrong minimum. A small beta has tails so heavy that the noise overflows float32:
+    the constructor refuses a beta below the one that keeps |x| under MAX_NOISE at the given scale.
     """
 
     def __init__(self, scale: float, beta: float):
-        _require_positive(scale=scale, beta=beta)
+        example = "scale=1.0, beta=2.0 (normal) or 1.0 (Laplace)"
+        _require_positive(self, example, scale=scale, beta=beta)
+        _require_scale(self, scale, tail=1.0, example="scale=1.0")
         self.scale, self.beta = float(scale), float(beta)
+        if _log_largest_noise(self.scale, self.beta) > math.log(MAX_NOISE):
+            smallest = _smallest_beta(self.scale)
+            raise ValueError(
+                f"GeneralizedNormal with scale={scale!r} and beta={beta!r} has tails so heavy that its noise reaches "
+                f"~1e{_log_largest_noise(self.scale, self.beta) / math.log(10):.0f}, beyond the {MAX_NOISE:g} that float32 "
+                f"sampling handles; use beta >= {_round_up(smallest)} at this scale (e.g. {example})")
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
-        magnitude = standard_gamma(1 / self.beta, shape, generator) ** (1 / self.beta)
-        return self.scale * magnitude * random_signs(shape, generator)
+        dtype = _precise_dtype(generator.device)
+        gamma = standard_gamma(1 + 1 / self.beta, shape, generator).to(dtype)
+        uniform = 1 - torch.rand(shape, generator=generator, device=generator.device, dtype=dtype)  # (0, 1]
+        magnitude = (self.scale * gamma ** (1 / self.beta) * uniform).float()
+        return magnitude * random_signs(shape, generator)
 
     def __repr__(self) -> str:
         return f"GeneralizedNormal(scale={self.scale}, beta={self.beta})"
+
+
+def _log_largest_noise(scale: float, beta: float) -> float:
+    """log of scale * q^(1 / beta), q a point that Gamma(1 + 1 / beta) exceeds with probability < 1e-15
+    (Chernoff: P(G > q) <= (q / a)^a e^(a - q) for G ~ Gamma(a))."""
+    a = 1 + 1 / beta
+    return math.log(scale) + math.log(a + 10 * math.sqrt(a) + 40) / beta
+
+
+def _smallest_beta(scale: float) -> float:
+    """The smallest beta whose noise at `scale` stays below MAX_NOISE (bisection on log beta)."""
+    low, high = math.log(1e-6), math.log(1e6)
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _log_largest_noise(scale, math.exp(middle)) > math.log(MAX_NOISE) else (low, middle)
+    return math.exp(high)
 
 
 class TruncatedLaplace:
@@ -214,37 +372,52 @@ class TruncatedLaplace:
     """
 
     def __init__(self, scale: float, bound: float):
-        _require_positive(scale=scale, bound=bound)
+        _require_positive(self, "scale=1.0, bound=2.0", scale=scale, bound=bound)
+        if bound > MAX_NOISE:
+            raise ValueError(f"TruncatedLaplace needs bound <= {MAX_NOISE:g} (float32 sampling), got bound={bound!r} "
+                             "(use e.g. bound=2.0)")
         self.scale, self.bound = float(scale), float(bound)
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
         x = self.ambient(mean, space, generator)
-        return F.normalize(x, dim=-1) if isinstance(space, Sphere) else x
+        return _onto_sphere(x) if isinstance(space, Sphere) else x
 
     def ambient(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
-        """The truncated draw in R^d, before the sphere's projection."""
+        """The truncated draw in R^d, before the sphere's projection.
+
+        Relative to its mean, a coordinate is drawn on [a, c] = [low - mean, high - mean], mirrored where
+        c <= 0 so that c > 0. Its part on [max(a, 0), c] is an exponential truncated to that interval, its
+        part on [a, 0] (if a < 0) the mirror image; one uniform picks the part by its mass and then inverts
+        that part's CDF. Everything is written with expm1/log1p of distances over the scale, so it stays
+        exact whether the scale is tiny or huge next to the interval (no CDF rounding to 0.5 or 1).
+        """
         low, high = -self.bound, self.bound
         if not isinstance(space, Sphere):
             low, high = max(low, space.low), min(high, space.high)
-        # float64 where the device has it (MPS has not); a coordinate whose interval lies mostly above its
-        # mean is drawn mirrored, so that the CDF is always evaluated on the side where it is tiny, not ≈ 1
-        dtype = torch.float32 if mean.device.type == "mps" else torch.float64
-        mu = mean.to(dtype)
-        mirrored = (low + high) / 2 > mu
-        mu = torch.where(mirrored, -mu, mu)
-        lower, upper = torch.where(mirrored, -high, low), torch.where(mirrored, -low, high)
+            if low > high:
+                raise ValueError(f"{self}: [-bound, bound] does not meet {space}; use a bound >= "
+                                 f"{min(abs(space.low), abs(space.high)):g}")
+        dtype = _precise_dtype(mean.device)
+        scale, mu = self.scale, mean.to(dtype)
+        a, c = low - mu, high - mu
+        mirrored = c <= 0
+        a, c = torch.where(mirrored, -c, a), torch.where(mirrored, -a, c)
+        start = a.clamp_min(0)  # the right part is [start, c]
+        left_mass = torch.where(a < 0, -torch.expm1(a / scale), 0)  # both relative to the density at start
+        right_mass = -torch.expm1(-(c - start) / scale)
         u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=dtype)
-        cdf_lower = self._cdf(lower, mu)
-        u = cdf_lower + u * (self._cdf(upper, mu) - cdf_lower)
-        u = u.clamp(torch.finfo(dtype).tiny, 1 - torch.finfo(dtype).eps)
-        x = torch.where(u < 0.5, mu + self.scale * torch.log(2 * u), mu - self.scale * torch.log(2 * (1 - u)))
-        x = torch.where(mirrored, -x, x)
+        v = u * (left_mass + right_mass)
+        left = v < left_mass
+        tiny = torch.finfo(dtype).tiny
+        u_left = (1 - v / left_mass.clamp_min(tiny)).clamp(0, 1)
+        u_right = ((v - left_mass) / right_mass.clamp_min(tiny)).clamp(0, 1)
+        y = torch.where(left, -self._exponential(u_left, -a), start + self._exponential(u_right, c - start))
+        x = mu + torch.where(mirrored, -y, y)
         return x.clamp(low, high).float()  # the clamp only absorbs float rounding at the bounds
 
-    def _cdf(self, x: Tensor, mu: Tensor) -> Tensor:
-        below = 0.5 * torch.exp((x - mu).clamp_max(0) / self.scale)
-        above = 1 - 0.5 * torch.exp(-(x - mu).clamp_min(0) / self.scale)
-        return torch.where(x < mu, below, above)
+    def _exponential(self, u: Tensor, length: Tensor) -> Tensor:
+        """The inverse CDF, at u, of an exponential of this scale truncated to [0, length]."""
+        return -self.scale * torch.log1p(u * torch.expm1(-length.clamp_min(0) / self.scale))
 
     def __repr__(self) -> str:
         return f"TruncatedLaplace(scale={self.scale}, bound={self.bound})"

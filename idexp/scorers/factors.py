@@ -25,25 +25,53 @@ class FactorScores(Scorer):
     statistics, least squares without intercept (`ridge` only regularises columns that never vary, such as
     always-black pixels, where the paper uses a pseudo-inverse). A periodic factor (orientation, azimuth)
     is decoded as its sine and cosine, reported as `<name>_sin` and `<name>_cos`; the paper's Table 4
-    leaves periodic factors out. Constant factors (dSprites' one colour) have nothing to decode.
+    leaves periodic factors out. Factors declared with one value (dSprites' one colour) have nothing to decode.
+
+    Every score that cannot be computed comes with a warning in `warnings` naming its cause (a factor that
+    is constant or not finite in a split, codes that are constant or not finite), never a bare "-". The
+    probe scores the encoder's codes and then the raw inputs with the same `ProbeData`: `warnings` holds
+    those of the latest `ProbeData` (both calls, each warning once), and says which of the two is at fault.
     """
 
     def __init__(self, ridge: float = 1e-6, logistic_max_iter: int = 300, logistic_samples: int = 20000) -> None:
         self.ridge = ridge
         self.logistic_max_iter = logistic_max_iter
         self.logistic_samples = logistic_samples  # the logistic fit is the slow part on wide raw inputs
+        self.warnings: list[str] = []
+        self._scored: ProbeData | None = None  # the ProbeData of the latest call: a second call is the baseline
 
     def scores(self, fit_codes: np.ndarray, score_codes: np.ndarray, data: ProbeData) -> dict:
-        names, fit_targets, score_targets = decoded_targets(data.factors, data.fit.targets, data.score.targets)
-        predicted, score_z = linear_readout(fit_codes, fit_targets, score_codes, score_targets, self.ridge)
+        if data is not self._scored:
+            self._scored, self.warnings, inputs = data, [], "the encoder's codes"
+        else:
+            inputs = "the raw inputs (the probe/baseline_ scores)"
+        splits = {"fit": (len(data.fit.targets), data.fit.name), "score": (len(data.score.targets), data.score.name)}
+        names, fit_targets, score_targets, problems = decoded_targets(data.factors, data.fit.targets, data.score.targets,
+                                                                      splits)
+        problems += _code_problems(inputs, {"fit": fit_codes, "score": score_codes}, splits)
         metrics = {}
-        for k, name in enumerate(names):
-            metrics[f"pearson/{name}"] = float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1])
-            metrics[f"r2/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
-        for k, factor in enumerate(data.factors):
-            if factor.kind in ("categorical", "binary") and factor.size > 1:
+        categorical = [(k, factor) for k, factor in enumerate(data.factors)  # a fit split of one class fits nothing
+                       if factor.kind in ("categorical", "binary") and factor.size > 1
+                       and _undefined("", data.fit.targets[:, k], splits["fit"], "fit") is None]
+        if not names:
+            pass
+        elif not (np.isfinite(fit_codes).all() and np.isfinite(score_codes).all()):  # nothing can be scored
+            metrics = {f"{metric}/{name}": float("nan") for name in names for metric in ("pearson", "r2")}
+            metrics |= {f"acc/{factor.name}": float("nan") for _, factor in categorical}
+        else:
+            predicted, score_z = linear_readout(fit_codes, fit_targets, score_codes, score_targets, self.ridge)
+            flat = not (_varying(fit_codes).any() and _varying(score_codes).any())  # codes that say nothing
+            for k, name in enumerate(names):
+                constant = flat or not _varying(predicted[:, k])
+                metrics[f"pearson/{name}"] = float("nan") if constant else float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1])
+                metrics[f"r2/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
+                if constant and not any(problem.startswith(inputs) for problem in problems):
+                    problems.append(f"the read-out of factor {name} from {inputs} predicts the same value for all "
+                                    f"{splits['score'][0]} {splits['score'][1]}: its Pearson r is undefined")
+            for k, factor in categorical:
                 metrics[f"acc/{factor.name}"] = self._accuracy(fit_codes, data.fit.targets[:, k], score_codes,
                                                                data.score.targets[:, k])
+        self.warnings += [problem for problem in problems if problem not in self.warnings]
         return metrics
 
     def _accuracy(self, fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray) -> float:
@@ -82,19 +110,76 @@ def _finite(value):
     return value if value is not None and np.isfinite(value) else None
 
 
-def decoded_targets(factors: tuple[Factor, ...], fit: np.ndarray, score: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The columns a linear read-out decodes: every factor with more than one value, periodic ones as (sin, cos)."""
+def decoded_targets(factors: tuple[Factor, ...], fit: np.ndarray, score: np.ndarray,
+                    splits: dict[str, tuple[int, str]] | None = None) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """The columns a linear read-out decodes: every factor with more than one value, periodic ones as (sin, cos);
+    and why any other column cannot be decoded. `splits` names the splits in those messages: {"fit": (n,
+    "training images"), "score": (n, "validation images")}.
+
+    A column that is constant (or not finite) in the fit split has nothing to fit a read-out to, and one that is
+    constant in the score split has no variance to explain: both are left out, each with its reason. A factor
+    declared with a single value (dSprites' colour) is left out silently: there is nothing to decode by design."""
+    splits = splits or {"fit": (len(fit), "fit samples"), "score": (len(score), "score samples")}
+    categorical = {factor.name for factor in factors if factor.kind in ("categorical", "binary")}
     columns = []
     for k, factor in enumerate(factors):
+        if factor.size < 2:
+            continue
         if factor.kind == "periodic":
-            columns += [(f"{factor.name}_{name}", wave(fit[:, k]), wave(score[:, k]))
-                        for name, wave in (("sin", np.sin), ("cos", np.cos))]
+            columns += [(f"{factor.name}_{name}", f"factor {factor.name}'s {word}", wave(fit[:, k]), wave(score[:, k]))
+                        for name, word, wave in (("sin", "sine", np.sin), ("cos", "cosine", np.cos))]
         else:
-            columns.append((factor.name, fit[:, k], score[:, k]))
-    # a column the fit split never varies (a one-value factor; the sine of 0 and 2π) has nothing to decode
-    columns = [column for column in columns if np.ptp(column[1]) > 1e-8 and np.ptp(column[2]) > 1e-8]
-    names = [name for name, _, _ in columns]
-    return names, np.stack([c[1] for c in columns], axis=1), np.stack([c[2] for c in columns], axis=1)
+            columns.append((factor.name, f"factor {factor.name}", fit[:, k], score[:, k]))
+    kept, problems = [], []
+    for name, label, *values in columns:
+        reason = next(filter(None, (_undefined(label, column, splits[role], role, name in categorical)
+                                    for role, column in zip(splits, values))), None)
+        if reason is None:
+            kept.append((name, *values))
+        else:
+            problems.append(reason)
+    names = [name for name, _, _ in kept]
+    stack = lambda i, n: np.stack([c[i] for c in kept], axis=1) if kept else np.zeros((n, 0))  # noqa: E731
+    return names, stack(1, len(fit)), stack(2, len(score)), problems
+
+
+def _undefined(label: str, column: np.ndarray, split: tuple[int, str], role: str, categorical: bool = False) -> str | None:
+    """Why `column` (one decoded target in one split) cannot be scored, or None."""
+    count, name = split
+    scores = "Pearson r, R² and accuracy" if categorical else "Pearson r and R²"
+    bad = int((~np.isfinite(column)).sum())
+    if bad:
+        return f"{label} is not finite (nan/inf) in {bad} of the {count} {name}: its {scores} are undefined"
+    if len(column) and np.ptp(column) > 1e-8:
+        return None
+    if role == "fit":
+        return f"{label} is constant in the {count} {name}: no read-out can be fitted, so its {scores} are undefined"
+    return f"{label} is constant in the {count} {name}: Pearson r and R² are undefined"
+
+
+def _code_problems(inputs: str, codes: dict[str, np.ndarray], splits: dict[str, tuple[int, str]]) -> list[str]:
+    """Why codes carry nothing to score: not finite, or the same vector for every sample of a split."""
+    problems = []
+    for role, array in codes.items():
+        count, name = splits[role]
+        finite = np.isfinite(array).all(axis=1) if array.ndim == 2 else np.isfinite(array)
+        if not finite.all():
+            problems.append(f"{inputs} are not finite (nan/inf) for {int((~finite).sum())} of the {count} {name}: every "
+                            "Pearson r, R² and accuracy of them is undefined")
+        elif not _varying(array).any():
+            problems.append(f"{inputs} are constant over the {count} {name} (the same vector for every one): no factor "
+                            "can be read out of them; every Pearson r is undefined and every R² that of a constant "
+                            "guess (about 0 or below)")
+    return problems
+
+
+def _varying(array: np.ndarray, rtol: float = 1e-5) -> np.ndarray:
+    """Per column: whether it varies by more than float rounding (identical images through an encoder can
+    differ in the last bits, depending on where in a batch they were)."""
+    array = array.reshape(len(array), -1) if array.ndim != 1 else array[:, None]
+    if not len(array):
+        return np.zeros(array.shape[1], dtype=bool)
+    return np.ptp(array, axis=0) > rtol * np.abs(array).max(axis=0)
 
 
 def linear_readout(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray,

@@ -1,0 +1,163 @@
+"""One launch per run folder: a lock file that a live launch refreshes and a dead one leaves takeable.
+
+Two launches into one folder would pair one run's record with another's weights, so the second is refused
+at once. A lock must never outlive its launch, though: a killed process cannot remove it, and a SLURM
+requeue lands on another node, usually of a shared filesystem. So the holder touches the file every
+`HEARTBEAT_S` seconds, and a lock counts as left behind (and is taken over) when its process is gone on
+this host, when it belongs to an earlier run of this same SLURM job, or when it has not been touched for
+`STALE_AFTER_S` seconds.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+LOCK_FILE = "run.lock"
+HEARTBEAT_S = 5.0
+STALE_AFTER_S = 30.0
+
+_held: dict[Path, _Lock] = {}
+
+
+class FolderInUse(RuntimeError):
+    """Another live launch holds the folder."""
+
+
+def hold(folder: str | Path, key: str) -> None:
+    """Hold `folder` for this process until it exits; raise FolderInUse naming the holder and the fix."""
+    folder = Path(folder).resolve()
+    if folder in _held:
+        return
+    path = folder / LOCK_FILE
+    for _ in range(3):  # a takeover may race with another launch taking over: look again
+        if _create(path):
+            _held[folder] = _Lock(path)
+            return
+        holder = _read(path)
+        if holder is not None and not _left_behind(holder, path):
+            raise FolderInUse(_in_use_message(folder, key, holder, path))
+        _remove_left_behind(path, holder)
+    raise FolderInUse(f"{key}={folder} is being taken by several launches at once. Fix: launch one of them only.")
+
+
+def release(folder: str | Path) -> None:
+    lock = _held.pop(Path(folder).resolve(), None)
+    if lock is not None:
+        lock.release()
+
+
+def held(folder: str | Path) -> bool:
+    return Path(folder).resolve() in _held
+
+
+def _identity() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "process_start": _process_start(os.getpid()),
+            "started": datetime.now().isoformat(timespec="seconds"), "slurm_job": _slurm_job(),
+            "slurm_restart": os.environ.get("SLURM_RESTART_COUNT"), "command": " ".join(sys.argv)}
+
+
+def _create(path: Path) -> bool:
+    """Write the lock whole, then link it into place: the link fails if a lock is already there."""
+    tmp = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(_identity()))
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # gone meanwhile, or not a lock we can read
+
+
+def _left_behind(holder: dict, path: Path) -> bool:
+    """Whether the launch that wrote `holder` is certainly gone."""
+    if holder.get("host") == socket.gethostname():
+        pid = holder.get("pid")
+        return not (isinstance(pid, int) and _process_start(pid) == holder.get("process_start"))
+    if holder.get("slurm_job") and holder.get("slurm_job") == _slurm_job():
+        return holder.get("slurm_restart") != os.environ.get("SLURM_RESTART_COUNT")  # an earlier run of this job
+    return _silent_for(path) > STALE_AFTER_S
+
+
+def _silent_for(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _remove_left_behind(path: Path, holder: dict | None) -> None:
+    """Move a dead launch's lock aside (only if it is still that lock), so that one new launch can link its own."""
+    aside = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.stale")
+    with contextlib.suppress(OSError):
+        if _read(path) == holder:
+            os.replace(path, aside)
+            aside.unlink()
+
+
+def _in_use_message(folder: Path, key: str, holder: dict, path: Path) -> str:
+    silent = _silent_for(path)
+    return (f"{key}={folder} is in use by the launch started {holder.get('started', '?')} on {holder.get('host', '?')} "
+            f"(pid {holder.get('pid', '?')}{', SLURM job ' + holder['slurm_job'] if holder.get('slurm_job') else ''}; "
+            f"alive {silent:.0f} s ago: `{holder.get('command', '?')}`). Fix: wait for it to end, or launch into "
+            f"another folder ({key}=<new folder>); a launch that died stops holding it {STALE_AFTER_S:.0f} s "
+            "after its last sign of life.")
+
+
+def _process_start(pid: int) -> str | None:
+    """When `pid` started (Linux clock ticks since boot), so a reused pid is not mistaken for the holder;
+    None if no such process exists."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError):  # no /proc (macOS): whether the pid exists at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+
+
+def _slurm_job() -> str | None:
+    if array := os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID')}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+class _Lock:
+    """A held lock: touched every HEARTBEAT_S by a daemon thread, removed when released or at exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self._stop = path, threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="run-folder-heartbeat", daemon=True)
+        self._thread.start()
+        atexit.register(self.release)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def release(self) -> None:
+        self._stop.set()
+        holder = _read(self.path)
+        if holder is not None and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+            self.path.unlink(missing_ok=True)
