@@ -32,6 +32,8 @@ class StopRequests:
         self.reason: str | None = None  # "Ctrl-C" once SIGINT arrived; SIGTERM is Lightning's own
         self.mid_step = False           # stopped inside a step: the state in memory is not a step boundary
         self.forced = False             # the grace for the step to end has run out
+        self.disarm = lambda: None      # from now on signals are only remembered: the rescue must not be cut
+
 
 
 @contextlib.contextmanager
@@ -55,7 +57,7 @@ def ctrl_c_stops_at_step_end(training_done) -> Iterator[StopRequests]:
         if signal.getsignal(signal.SIGTERM) is on_sigterm or training_done():  # no step end to wait for
             requests.mid_step = True  # nothing to save: no step has run yet, or the last one is saved
             raise KeyboardInterrupt
-        if not watchdog.is_alive():  # Lightning stops at the end of this step; make sure that comes soon
+        if not watchdog.ident:  # Lightning stops at the end of this step; make sure that comes soon
             watchdog.start()
 
     def force_stop() -> None:
@@ -64,8 +66,17 @@ def ctrl_c_stops_at_step_end(training_done) -> Iterator[StopRequests]:
             requests.forced = True
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # a real signal ends a sleep too
 
+    def remember(signum, frame) -> None:
+        log.warning("%s while the stopped run saves its state: noted", signal.Signals(signum).name)
+
+    def disarm() -> None:
+        finished.set()
+        signal.signal(signal.SIGINT, remember)
+        signal.signal(signal.SIGTERM, remember)
+
     finished = threading.Event()
     watchdog = threading.Thread(target=force_stop, name="stop-grace", daemon=True)
+    requests.disarm = disarm
     previous = signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield requests

@@ -16,10 +16,8 @@ from hydra.experimental.callback import Callback
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from lightning.pytorch.utilities import rank_zero_only
-
 from idexp.config import ConfigError, validate
-from idexp.run_lock import FolderInUse, hold
+from idexp.run_lock import FolderInUse, hold, is_launching_rank
 
 
 class Preflight(Callback):
@@ -34,7 +32,7 @@ class Preflight(Callback):
 
 def _hold(key: str, folder: str) -> None:
     """Hold the folder before Hydra writes into it: a second launch into it is refused untouched."""
-    if rank_zero_only.rank == 0:  # DDP starts the other ranks in rank zero's folder
+    if is_launching_rank():  # DDP starts the other ranks in rank zero's folder
         try:
             hold(folder, key)
         except FolderInUse as error:

@@ -26,7 +26,7 @@ def check_same_run(previous: dict, cfg: DictConfig, overrides: list[str], run_di
     differences = config_differences(previous.get("config") or {}, _as_if_in(cfg, previous), overridden)
     if not differences:
         return
-    _restore_hydra_files(previous, run_dir)
+    restore_hydra_files(previous, run_dir)
     before, now = run_overrides(previous.get("overrides") or []), run_overrides(overrides)
     then_only, now_only = [o for o in before if o not in now], [o for o in now if o not in before]
     shown = (f"launched with {' '.join(then_only) or 'no such override'} then, {' '.join(now_only) or 'none'} now; "
@@ -69,7 +69,7 @@ def _set_by(name: str, overridden: list[str]) -> bool:
     return any(name == key or name.startswith(key + ".") or key.startswith(name + ".") for key in overridden)
 
 
-def _restore_hydra_files(previous: dict, run_dir: Path) -> None:
+def restore_hydra_files(previous: dict, run_dir: Path) -> None:
     """Hydra has already written this launch's config into `.hydra/`: put back the recorded run's."""
     hydra_dir = run_dir / ".hydra"
     if not hydra_dir.is_dir():

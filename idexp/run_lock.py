@@ -42,8 +42,8 @@ def hold(folder: str | Path, key: str) -> None:
             _held[folder] = _Lock(path)
             return
         holder = _read(path)
-        if holder is not None and not _left_behind(holder, path):
-            raise FolderInUse(_in_use_message(folder, key, holder, path))
+        if not _left_behind(holder, path):
+            raise FolderInUse(_in_use_message(folder, key, holder or {}, path))
         _remove_left_behind(path, holder)
     raise FolderInUse(f"{key}={folder} is being taken by several launches at once. Fix: launch one of them only.")
 
@@ -58,6 +58,13 @@ def held(folder: str | Path) -> bool:
     return Path(folder).resolve() in _held
 
 
+def is_launching_rank() -> bool:
+    """Whether this process is the one that owns the run folder (not a DDP rank started inside it)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+
+
 def _identity() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), "process_start": _process_start(os.getpid()),
             "started": datetime.now().isoformat(timespec="seconds"), "slurm_job": _slurm_job(),
@@ -65,14 +72,23 @@ def _identity() -> dict:
 
 
 def _create(path: Path) -> bool:
-    """Write the lock whole, then link it into place: the link fails if a lock is already there."""
+    """Write the lock whole, then link it into place: the link fails if a lock is already there (a filesystem
+    without hard links: created exclusively, then written)."""
+    identity = json.dumps(_identity())
     tmp = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_identity()))
+    tmp.write_text(identity)
     try:
         os.link(tmp, path)
         return True
     except FileExistsError:
-        return False
+        return _read(path) == json.loads(identity)  # NFS may answer a retransmitted link that succeeded so
+    except OSError:
+        try:
+            with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY), "w") as lock:
+                lock.write(identity)
+            return True
+        except FileExistsError:
+            return False
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -84,13 +100,14 @@ def _read(path: Path) -> dict | None:
         return None  # gone meanwhile, or not a lock we can read
 
 
-def _left_behind(holder: dict, path: Path) -> bool:
-    """Whether the launch that wrote `holder` is certainly gone."""
-    if holder.get("host") == socket.gethostname():
+def _left_behind(holder: dict | None, path: Path) -> bool:
+    """Whether the launch that wrote `holder` (None: a lock that cannot be read) is certainly gone."""
+    if holder is not None and holder.get("host") == socket.gethostname():
         pid = holder.get("pid")
         return not (isinstance(pid, int) and _process_start(pid) == holder.get("process_start"))
-    if holder.get("slurm_job") and holder.get("slurm_job") == _slurm_job():
-        return holder.get("slurm_restart") != os.environ.get("SLURM_RESTART_COUNT")  # an earlier run of this job
+    if holder is not None and holder.get("slurm_job") and holder.get("slurm_job") == _slurm_job() \
+            and holder.get("slurm_restart") != os.environ.get("SLURM_RESTART_COUNT"):
+        return True  # an earlier run of this requeued job
     return _silent_for(path) > STALE_AFTER_S
 
 
@@ -107,6 +124,9 @@ def _remove_left_behind(path: Path, holder: dict | None) -> None:
     with contextlib.suppress(OSError):
         if _read(path) == holder:
             os.replace(path, aside)
+            if _read(aside) != holder:  # another launch took over first: this is its lock, put it back
+                with contextlib.suppress(OSError):
+                    os.link(aside, path)
             aside.unlink()
 
 

@@ -26,9 +26,9 @@ from idexp.launchers import missing_launcher_plugin
 from idexp.logger_start import LoggerStartError, logger_start_message, no_terminal_input, time_limit
 from idexp.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
-from idexp.relaunch import RunFolderTaken, check_same_run
+from idexp.relaunch import RunFolderTaken, restore_hydra_files, check_same_run
 from idexp.results import RunRecord, existing_record
-from idexp.run_lock import FolderInUse, hold, release
+from idexp.run_lock import FolderInUse, hold, held, is_launching_rank, release
 from idexp.scorers import SCORERS
 
 log = logging.getLogger("idexp")
@@ -53,8 +53,9 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
     with building("logger"):
         loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
     with building("trainer"):
-        trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False,
-                              plugins=[AtomicCheckpointIO()])  # a kill during a save leaves the old file whole
+        # every checkpoint is written whole or not at all: a kill during a save leaves the old file
+        plugins = [*instantiate(cfg.trainer.get("plugins") or []), AtomicCheckpointIO()]
+        trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False, plugins=plugins)
     if hasattr(dgp, "condition_numbers"):
         log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in dgp.condition_numbers])
     return trainer, module, datamodule, callbacks
@@ -69,20 +70,25 @@ def train(cfg: DictConfig) -> dict:
     probed). A folder holding a run of another configuration is left untouched and reported.
     """
     run_dir, overrides = Path(cfg.paths.output_dir), _task_overrides()
-    if rank_zero_only.rank == 0:  # DDP's other ranks run in rank zero's folder
+    acquired = is_launching_rank() and not held(run_dir)  # a single run holds it since the preflight
+    if acquired:  # a sweep job: Hydra has already written into its folder
         try:
-            hold(run_dir, "hydra.run.dir")  # a single run already holds it since the preflight
+            hold(run_dir, "hydra.run.dir")
         except FolderInUse as error:
+            if (holder_record := existing_record(run_dir)) is not None:
+                restore_hydra_files(holder_record, run_dir)
             raise RunFolderTaken(str(error)) from None
-    previous = existing_record(run_dir)
     try:
-        return _train(cfg, run_dir, overrides, previous)
-    except ConfigError:  # refused at start-up: a new folder keeps nothing of this launch
-        if previous is None:
-            discard_new_run_dir(run_dir)
-        raise
+        previous = existing_record(run_dir)
+        try:
+            return _train(cfg, run_dir, overrides, previous)
+        except ConfigError:  # refused at start-up: a new folder keeps nothing of this launch
+            if previous is None:
+                discard_new_run_dir(run_dir)
+            raise
     finally:
-        release(run_dir)
+        if acquired:
+            release(run_dir)
 
 
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict | None) -> dict:
@@ -146,6 +152,7 @@ def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule
             record.write("failed", error=str(error))
             raise
         except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C, and SIGTERM via Lightning's SIGTERMException
+            stop.disarm()
             reason = stop.reason or ("SIGTERM" if type(error).__name__ == "SIGTERMException" else "Ctrl-C")
             if not stop.mid_step:
                 _save_last_checkpoint(trainer, run_dir)
@@ -223,13 +230,13 @@ def discard_new_run_dir(run_dir: Path) -> None:
     """A run refused at start-up leaves nothing behind: remove what this launch wrote into its new folder,
     then the folder if that emptied it (a folder the user chose keeps everything else in it)."""
     _finish_wandb()  # an open W&B run would write into the folder again
-    release(run_dir)
     for name in STARTUP_FILES:
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists():
             path.unlink()
+    release(run_dir)  # last: until the folder is empty, no other launch may start in it
     with contextlib.suppress(OSError):
         run_dir.rmdir()
 

@@ -227,26 +227,39 @@ class _Batches(L.LightningModule):
 
 
 def test_an_epoch_resumed_midway_trains_its_remaining_batches_exactly(tmp_path, monkeypatch):
-    """A save inside an epoch (the minutes cadence of long epochs) resumes with that epoch's next batch."""
+    """A save inside an epoch (the minutes cadence of long epochs) resumes with that epoch's next batch, and
+    one at an epoch's end with the next epoch's own order."""
     monkeypatch.setenv("IDEXP_CACHE", str(tmp_path / "cache"))
     path = write_dsprites(tmp_path / "dsprites.npz", sizes=(1, 3, 2, 2, 8, 8))
     factors = {"color": 1, "shape": 3, "scale": 2, "orientation": 2, "posX": 8, "posY": 8}
 
-    def fit(max_steps: int, resume: Path | None = None) -> list:
+    def fit(resume: Path | None = None, save_at: int = 10 ** 6) -> list:
         seen = []
         data = FactorDataModule("dsprites", factors, "posX", 8, [1, 64, 64], 4096, path=str(path), batch_size=16,
-                                loader={"num_workers": 0})
-        trainer = L.Trainer(max_epochs=2, max_steps=max_steps, logger=False, enable_progress_bar=False,
-                            enable_model_summary=False, limit_val_batches=0,
-                            callbacks=[LastCheckpoint(str(tmp_path / "ckpt"), every_n_train_steps=10 ** 6)])
+                                loader={"num_workers": 1})  # a worker draws batches before Lightning sets the epoch
+        trainer = L.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                            limit_val_batches=0, callbacks=[LastCheckpoint(str(tmp_path / "ckpt"), save_at),
+                                                            _KeepState(tmp_path / "ckpt", save_at)])
         trainer.fit(_Batches(seen), datamodule=data, ckpt_path=resume)
         return seen
 
-    whole = fit(-1)
+    whole = fit()
     steps_per_epoch = len(whole) // 2
-    first = fit(steps_per_epoch + 3)  # stops 3 batches into epoch 1; its last.ckpt is that state
-    rest = fit(-1, tmp_path / "ckpt" / "last.ckpt")
-    assert first + rest == whole
+    for stopped_at in (steps_per_epoch + 3, steps_per_epoch):  # 3 batches into epoch 1; the end of epoch 0
+        fit(save_at=stopped_at)
+        rest = fit(tmp_path / "ckpt" / "kept.ckpt")
+        assert whole[:stopped_at] + rest == whole
+
+
+class _KeepState(L.Callback):
+    """Copies `last.ckpt` as it was after step `step` (as a run killed right after that save would leave it)."""
+
+    def __init__(self, folder: Path, step: int):
+        self.folder, self.step = folder, step
+
+    def on_train_batch_start(self, trainer, *args):
+        if trainer.global_step == self.step:
+            shutil.copy(self.folder / "last.ckpt", self.folder / "kept.ckpt")
 
 
 # --- stops ------------------------------------------------------------------------------------------------

@@ -51,7 +51,6 @@ class LastCheckpoint(Checkpoint):
             raise ValueError(f"every_minutes={every_minutes} must be a positive number of minutes, e.g. 10")
         self.path = Path(dirpath) / LAST
         self.every_n_train_steps, self.every_s = every_n_train_steps, 60.0 * every_minutes
-        self._saved_at: int | None = None
         self._last_time = time.monotonic()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -59,19 +58,24 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
         step = trainer.global_step
-        due = time.monotonic() - self._last_time >= self.every_s
-        due = bool(trainer.strategy.broadcast(due))  # every rank saves together (the save is collective)
-        if due or step % self.every_n_train_steps == 0 or step == trainer.max_steps:
+        if step % self.every_n_train_steps == 0 or self._time_is_up(trainer):
             self.save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """After the epoch's validation (the best score's state included); also the end of a step-bounded run."""
         self.save(trainer)
 
+    def _time_is_up(self, trainer: L.Trainer) -> bool:
+        due = time.monotonic() - self._last_time >= self.every_s
+        if trainer.world_size == 1:
+            return due
+        # every rank must save together (the save is collective): rank zero's clock decides, every 50 steps
+        return trainer.global_step % 50 == 0 and bool(trainer.strategy.broadcast(due))
+
     def save(self, trainer: L.Trainer) -> None:
-        if self._saved_at == trainer.global_step or trainer.sanity_checking:
-            return
-        trainer.save_checkpoint(self.path)
-        self._saved_at, self._last_time = trainer.global_step, time.monotonic()
+        if not trainer.sanity_checking:
+            trainer.save_checkpoint(self.path)
+            self._last_time = time.monotonic()
 
 
 class UnreadableCheckpoint(RuntimeError):
@@ -79,28 +83,38 @@ class UnreadableCheckpoint(RuntimeError):
 
 
 def resume_checkpoint(dirpath: Path) -> Path | None:
-    """The newest readable saved state in `dirpath` (`last.ckpt`, or a `last-v*.ckpt` of older versions), or
-    None when there is none. Unreadable ones are reported; if nothing is readable, UnreadableCheckpoint."""
-    candidates = sorted(dirpath.glob("last*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
-    unreadable = []
-    for path in candidates:
-        if (problem := _unreadable(path)) is None:
-            for bad in unreadable:
-                log.warning("skipping the unreadable checkpoint %s; resuming from the older %s", bad, path)
-            return path
-        unreadable.append(f"{path} ({problem})")
-    if unreadable:
-        first = candidates[0]
+    """The furthest readable saved state in `dirpath` (`last.ckpt`, or a `last-v*.ckpt` of older versions), or
+    None when there is none. Unreadable ones are reported; if nothing is readable, UnreadableCheckpoint.
+    Called while the run folder is held, so a temporary left here is a killed save's: removed."""
+    for leftover in dirpath.glob(".*.ckpt.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    steps, unreadable = {}, []
+    for path in sorted(dirpath.glob("last*.ckpt")):
+        step = _saved_step(path)
+        if isinstance(step, int):
+            steps[path] = step
+        else:
+            unreadable.append((path, step))
+    if not steps and unreadable:
+        first = unreadable[0][0]
         raise UnreadableCheckpoint(
-            f"the saved training state {unreadable[0]} cannot be read (a disk that filled up or failed while it was "
-            f"written), and no other state is. Fix: `mv {first} {first}.unreadable`, then relaunch the same command "
-            "to train again from step 0.")
-    return None
+            f"the saved training state {first} cannot be read ({unreadable[0][1]}; a disk that filled up or failed "
+            f"while it was written), and no other state is. Fix: `mv {first} {first}.unreadable`, then relaunch "
+            "the same command to train again from step 0.")
+    if not steps:
+        return None
+    resume = max(steps, key=lambda path: (steps[path], path.name == LAST))
+    for path, problem in unreadable:
+        log.warning("skipping the unreadable checkpoint %s (%s); resuming from %s", path, problem, resume)
+    return resume
 
 
-def _unreadable(path: Path) -> str | None:
+def _saved_step(path: Path) -> int | str:
+    """The checkpoint's global step, or why it cannot be read."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as error:  # truncated zip, a file of zeros, ...: all mean the same to a user
         return " ".join(str(error).split())[:160] or type(error).__name__
-    return None if isinstance(state, dict) and "state_dict" in state else "not a training checkpoint"
+    if not (isinstance(state, dict) and "state_dict" in state):
+        return "not a training checkpoint"
+    return int(state.get("global_step", 0))

@@ -81,6 +81,13 @@ class ResumesMidEpoch:
         if "epoch" in state:
             self._resume_at = (state["epoch"], state["batches_done"])
 
+    def shuffled_batches(self, n: int) -> ShuffledBatches:
+        """The training batches, set to the epoch about to run: a loader with workers draws its first batches
+        when Lightning creates its iterator, before Lightning calls `set_epoch` (a resumed run's epoch > 0)."""
+        trainer = getattr(self, "trainer", None)
+        epoch = trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
+        return ShuffledBatches(n, self.batch_size, self.seed, self._resume_at, epoch)
+
 
 class FactorDataModule(ResumesMidEpoch, L.LightningDataModule):
     """Batches `{"x": images, "label": class of the target factor}` from a dataset with ground-truth factors.
@@ -108,8 +115,7 @@ class FactorDataModule(ResumesMidEpoch, L.LightningDataModule):
         self.loader = dict(loader or {})
 
     def train_dataloader(self) -> DataLoader:
-        batches = ShuffledBatches(len(self.rows["train"]), self.batch_size, self.seed, self._resume_at)
-        return self._loader(self.rows["train"], batches)
+        return self._loader(self.rows["train"], self.shuffled_batches(len(self.rows["train"])))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.rows["val"], list(_ordered_batches(len(self.rows["val"]), self.batch_size)))
@@ -172,8 +178,9 @@ class ShuffledBatches(Sampler):
     """A seeded reshuffle every epoch (Lightning calls `set_epoch`), cut into full batches; under DDP each
     rank takes every world-th batch, so ranks see disjoint data and the same number of steps."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, resume_at: tuple[int, int] | None = None) -> None:
-        self.n, self.batch_size, self.seed, self.epoch = n, min(batch_size, n), seed, 0
+    def __init__(self, n: int, batch_size: int, seed: int, resume_at: tuple[int, int] | None = None,
+                 epoch: int = 0) -> None:
+        self.n, self.batch_size, self.seed, self.epoch = n, min(batch_size, n), seed, epoch
         self.resume_at = resume_at  # (epoch, batches of it already trained): that epoch goes on after them
 
     def set_epoch(self, epoch: int) -> None:

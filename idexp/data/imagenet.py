@@ -23,7 +23,7 @@ from torchvision.transforms import functional as F
 from tqdm import tqdm
 
 from idexp.config import ConfigError
-from idexp.data.factor_images import ResumesMidEpoch, ShuffledBatches, _ordered_batches, _rank_and_world
+from idexp.data.factor_images import ResumesMidEpoch, _ordered_batches, _rank_and_world
 from idexp.data.factors import Factor
 from idexp.data.imagenet_x import FACTORS, class_index, read_annotations, val_labels as read_val_labels
 from idexp.scorers.base import ProbeData, ProbeSplit
@@ -84,8 +84,8 @@ class ImageNetDataModule(ResumesMidEpoch, L.LightningDataModule):
             raise ConfigError(f"dataset.path={self.path!r} has no train/ folder; training reads train/<wnid>/*.JPEG. "
                               "Fix: point dataset.path at a folder holding train/ and val/, or train=false to only probe.")
         files, labels = self.train
-        batches = ShuffledBatches(len(files), self.batch_size, self.seed, self._resume_at)
-        return self._loader(ImageFiles(self.root / "train", files, labels, self.train_transform), batches)
+        return self._loader(ImageFiles(self.root / "train", files, labels, self.train_transform),
+                            self.shuffled_batches(len(files)))
 
     def val_dataloader(self) -> DataLoader:
         files, labels = self.val
