@@ -66,7 +66,7 @@ def is_launching_rank() -> bool:
 
 
 def _identity() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "process_start": _process_start(os.getpid()),
+    return {"host": socket.gethostname(), "pid": os.getpid(), "process_start": process_start(os.getpid()),
             "started": datetime.now().isoformat(timespec="seconds"), "slurm_job": _slurm_job(),
             "slurm_restart": os.environ.get("SLURM_RESTART_COUNT"), "command": " ".join(sys.argv)}
 
@@ -104,7 +104,7 @@ def _left_behind(holder: dict | None, path: Path) -> bool:
     """Whether the launch that wrote `holder` (None: a lock that cannot be read) is certainly gone."""
     if holder is not None and holder.get("host") == socket.gethostname():
         pid = holder.get("pid")
-        return not (isinstance(pid, int) and _process_start(pid) == holder.get("process_start"))
+        return not (isinstance(pid, int) and process_start(pid) == holder.get("process_start"))
     if holder is not None and holder.get("slurm_job") and holder.get("slurm_job") == _slurm_job() \
             and holder.get("slurm_restart") != os.environ.get("SLURM_RESTART_COUNT"):
         return True  # an earlier run of this requeued job
@@ -139,9 +139,9 @@ def _in_use_message(folder: Path, key: str, holder: dict, path: Path) -> str:
             "after its last sign of life.")
 
 
-def _process_start(pid: int) -> str | None:
-    """When `pid` started (Linux clock ticks since boot), so a reused pid is not mistaken for the holder;
-    None if no such process exists."""
+def process_start(pid: int) -> str | None:
+    """When `pid` started (Linux clock ticks since boot), so that a reused pid is not taken for the process
+    that wrote a lock or a temporary; None if no such process exists, "0" if it exists but /proc cannot say."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except FileNotFoundError:
@@ -153,7 +153,7 @@ def _process_start(pid: int) -> str | None:
             return None
         except PermissionError:
             pass
-        return "?"
+        return "0"
 
 
 def _slurm_job() -> str | None:

@@ -86,6 +86,7 @@ def main() -> None:
     options = parser.parse_args()
     rng = random.Random(options.seed)
     env = {**os.environ, "WANDB_MODE": "offline", "IDEXP_CACHE": str(options.out / "cache")}
+    options.out.mkdir(parents=True, exist_ok=True)
     data = options.out / "dsprites.npz"
     sizes = (1, 3, 2, 6, 8, 8)
     write_dsprites(data, sizes=sizes)

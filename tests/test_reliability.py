@@ -90,7 +90,7 @@ def write_lock(folder: Path, **changes) -> Path:
 def test_a_lock_is_taken_over_exactly_when_its_launch_is_gone(tmp_path, monkeypatch):
     sleeper = subprocess.Popen(["sleep", "60"])
     try:  # a live process of this host holds it
-        write_lock(tmp_path / "live", pid=sleeper.pid, process_start=run_lock._process_start(sleeper.pid))
+        write_lock(tmp_path / "live", pid=sleeper.pid, process_start=run_lock.process_start(sleeper.pid))
         with pytest.raises(run_lock.FolderInUse, match=f"pid {sleeper.pid}"):
             run_lock.hold(tmp_path / "live", "hydra.run.dir")
     finally:
@@ -125,15 +125,21 @@ def test_an_empty_run_folder_is_refused(tmp_path):
 
 # --- checkpoints ------------------------------------------------------------------------------------------
 
-def test_a_relaunch_resumes_from_the_newest_state_under_one_name(tmp_path):
-    """SIGTERM before the first cadence checkpoint, relaunch, finish: one last.ckpt, always the newest."""
-    args = ["logger=none", *QUICK, "trainer.max_steps=4000", "callbacks.checkpoint.every_n_train_steps=100000"]
-    run_dir = tmp_path / "run"
-    process = start([*args, f"hydra.run.dir={run_dir}"], tmp_path)
+UNSAVED = ["logger=none", *QUICK, "trainer.max_steps=4000", "callbacks.checkpoint.every_n_train_steps=100000"]
+
+
+def stopped_before_its_first_save(run_dir: Path, cwd: Path) -> None:
+    """An UNSAVED run sent SIGTERM a second into training: its only state is the one saved on the way out."""
+    process = start([*UNSAVED, f"hydra.run.dir={run_dir}"], cwd)
     wait_for(lambda: running(run_dir))
     time.sleep(1)
     assert "Traceback" not in stop(process, signal.SIGTERM)
     assert record(run_dir)["status"] == "interrupted", "the run ended before the signal"
+
+def test_a_relaunch_resumes_from_the_newest_state_under_one_name(tmp_path):
+    """SIGTERM before the first cadence checkpoint, relaunch, finish: one last.ckpt, always the newest."""
+    args, run_dir = UNSAVED, tmp_path / "run"
+    stopped_before_its_first_save(run_dir, tmp_path)
     stopped_at = step_of(run_dir / "checkpoints" / "last.ckpt")
     assert 0 < stopped_at < 4000
     relaunched = run_cli([*args, f"hydra.run.dir={run_dir}"], tmp_path)
@@ -144,12 +150,8 @@ def test_a_relaunch_resumes_from_the_newest_state_under_one_name(tmp_path):
 
 
 def test_an_unreadable_state_is_named_and_the_newest_readable_one_resumes(tmp_path):
-    args = ["logger=none", *QUICK, "trainer.max_steps=4000", "callbacks.checkpoint.every_n_train_steps=100000"]
-    run_dir = tmp_path / "run"
-    process = start([*args, f"hydra.run.dir={run_dir}"], tmp_path)
-    wait_for(lambda: running(run_dir))
-    time.sleep(1)
-    stop(process, signal.SIGTERM)
+    args, run_dir = UNSAVED, tmp_path / "run"
+    stopped_before_its_first_save(run_dir, tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
     older = last.with_name("last-v1.ckpt")  # as an earlier version of idexp named a second state
     shutil.copy(last, older)
@@ -260,6 +262,19 @@ class _KeepState(L.Callback):
     def on_train_batch_start(self, trainer, *args):
         if trainer.global_step == self.step:
             shutil.copy(self.folder / "last.ckpt", self.folder / "kept.ckpt")
+
+
+def test_a_killed_render_leaves_no_temporary_behind(tmp_path):
+    from idexp.data.cache import HOST
+    from idexp.data.render_dsprites import render_dsprites
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    out = tmp_path / "dsprites.npz"
+    dead = out.with_name(f"{out.name}.{HOST}.{gone.pid}.1.tmp")  # a render killed while writing
+    dead.write_bytes(b"\0" * 4096)
+    render_dsprites(out, grid={"shape": [0], "scale": [0], "orientation": [0], "posX": [0, 1], "posY": [0]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dsprites.npz"]
 
 
 # --- stops ------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from idexp.config import ConfigError
+from idexp.run_lock import process_start
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def remove_dead_temporaries(path: Path) -> list[Path]:
         host, pid, start = owner
         if idle > STALE_AFTER_S:
             why = f"untouched for {idle / 3600:.1f} h"
-        elif host == HOST and ((now := _process_start(pid)) is None or start is not None and now != start):
+        elif host == HOST and ((now := process_start(pid)) is None or start is not None and now != start):
             why = f"its process {pid} on {host} is gone"
         else:
             continue
@@ -201,7 +202,7 @@ def remove_dead_temporaries(path: Path) -> list[Path]:
 
 def temporary_path(target: Path) -> Path:
     """This process's temporary for `target`: `<target>.<host>.<pid>.<process start>.tmp`."""
-    return target.with_name(f"{target.name}.{HOST}.{os.getpid()}.{_process_start(os.getpid()) or 0}.tmp")
+    return target.with_name(f"{target.name}.{HOST}.{os.getpid()}.{process_start(os.getpid()) or 0}.tmp")
 
 
 def _temporary_owner(path: Path, name: str) -> tuple[str | None, int, str | None] | None:
@@ -214,23 +215,6 @@ def _temporary_owner(path: Path, name: str) -> tuple[str | None, int, str | None
     if match := re.fullmatch(re.escape(path.stem) + r"\.(\d+)\.tmp", name):
         return None, int(match[1]), None
     return None
-
-
-def _process_start(pid: int) -> str | None:
-    """When `pid` started (clock ticks since boot), so that a reused pid is not taken for the converter;
-    None if there is no such process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except FileNotFoundError:
-        return None
-    except (OSError, IndexError):  # no /proc: whether the pid exists at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "0"
 
 
 def _convert(source: Path, path: Path, shape: tuple[int, ...], fill: Callable[[np.ndarray], None],

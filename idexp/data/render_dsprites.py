@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from idexp.data.cache import remove_dead_temporaries, temporary_path
 from idexp.data.factors import index_order_classes
 
 NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
@@ -158,7 +159,8 @@ def render_dsprites(out: Path, grid: Mapping[str, Sequence[int]] | None = None) 
     values = possible_values()
     latent_values = np.stack([values[name][latent_classes[:, k]] for k, name in enumerate(NAMES)], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    remove_dead_temporaries(out)  # of a render that was killed
+    tmp = temporary_path(out)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             _write_stream(archive, "imgs", (len(latent_classes), IMAGE, IMAGE), np.uint8, _image_blocks(classes))
