@@ -11,6 +11,7 @@ from warnings import filterwarnings
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -38,6 +39,8 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with building("dgp"):
         dgp = instantiate(cfg.get("dgp"))  # None for an image dataset (dgp=null leaves no dgp key)
+        if dgp is not None:
+            _check_sampling(dgp)
     with building("dataset"):
         datamodule = instantiate(cfg.dataset, **({"dgp": dgp} if dgp is not None else {}))
     with building("model"):
@@ -59,6 +62,15 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
     if hasattr(dgp, "condition_numbers"):
         log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in dgp.condition_numbers])
     return trainer, module, datamodule, callbacks
+
+
+def _check_sampling(dgp) -> None:
+    """A DGP whose values cannot make a batch (noise far wider than its box) is refused before the folder is kept."""
+    try:
+        dgp.sample(1024, generator=torch.Generator().manual_seed(0))
+    except RuntimeError as error:
+        raise ConfigError(f"dgp: {error} Fix: correct the dgp.* values, e.g. a dgp.conditional.scale well below "
+                          "the size of the latent space.") from None
 
 
 def train(cfg: DictConfig) -> dict:

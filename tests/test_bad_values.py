@@ -30,6 +30,7 @@ REFUSED = [
     (["dataset.batch_size=2.5"], "dataset.batch_size=2.5 must be a whole number of samples"),
     (["loss.temperature=inf"], "loss.temperature=inf must be a positive finite number"),
     (["dgp.conditional.kappa=inf"], "dgp.conditional.kappa=inf must be a positive finite number"),
+    (["dgp=box", "dgp/conditional=normal", "dgp.conditional.scale=50"], "samples still outside after 1000 resampling rounds"),
 ]
 if __import__("torch").cuda.is_available():
     REFUSED = [case for case in REFUSED if case[0] != ["trainer=gpu"]]
