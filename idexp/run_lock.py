@@ -4,8 +4,9 @@ Two launches into one folder would pair one run's record with another's weights,
 at once. A lock must never outlive its launch, though: a killed process cannot remove it, and a SLURM
 requeue lands on another node, usually of a shared filesystem. So the holder touches the file every
 `HEARTBEAT_S` seconds, and a lock counts as left behind (and is taken over) when its process is gone on
-this host, when it belongs to an earlier run of this same SLURM job, or when it has not been touched for
-`STALE_AFTER_S` seconds.
+this host, when it belongs to an earlier run of this same SLURM job, or, held from another host, when it
+is not touched while this launch watches it for `WATCHED_BEATS` heartbeats. Watching for a change by this
+host's own clock needs no agreement between the clocks of the hosts and the file server.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 LOCK_FILE = "run.lock"
 HEARTBEAT_S = 5.0
-STALE_AFTER_S = 30.0
+WATCHED_BEATS = 3
 
 _held: dict[Path, _Lock] = {}
 
@@ -108,14 +109,25 @@ def _left_behind(holder: dict | None, path: Path) -> bool:
     if holder is not None and holder.get("slurm_job") and holder.get("slurm_job") == _slurm_job() \
             and holder.get("slurm_restart") != os.environ.get("SLURM_RESTART_COUNT"):
         return True  # an earlier run of this requeued job
-    return _silent_for(path) > STALE_AFTER_S
+    return not _heartbeat_seen(path)
 
 
-def _silent_for(path: Path) -> float:
+def _heartbeat_seen(path: Path) -> bool:
+    """Whether the lock is touched (or replaced) within WATCHED_BEATS heartbeats, timed by this host's clock."""
+    first = _mtime(path)
+    deadline = time.monotonic() + WATCHED_BEATS * HEARTBEAT_S
+    while time.monotonic() < deadline:
+        time.sleep(HEARTBEAT_S / 10)
+        if _mtime(path) != first:
+            return True
+    return False
+
+
+def _mtime(path: Path) -> int | None:
     try:
-        return time.time() - path.stat().st_mtime
+        return path.stat().st_mtime_ns
     except OSError:
-        return float("inf")
+        return None
 
 
 def _remove_left_behind(path: Path, holder: dict | None) -> None:
@@ -131,12 +143,10 @@ def _remove_left_behind(path: Path, holder: dict | None) -> None:
 
 
 def _in_use_message(folder: Path, key: str, holder: dict, path: Path) -> str:
-    silent = _silent_for(path)
     return (f"{key}={folder} is in use by the launch started {holder.get('started', '?')} on {holder.get('host', '?')} "
-            f"(pid {holder.get('pid', '?')}{', SLURM job ' + holder['slurm_job'] if holder.get('slurm_job') else ''}; "
-            f"alive {silent:.0f} s ago: `{holder.get('command', '?')}`). Fix: wait for it to end, or launch into "
-            f"another folder ({key}=<new folder>); a launch that died stops holding it {STALE_AFTER_S:.0f} s "
-            "after its last sign of life.")
+            f"(pid {holder.get('pid', '?')}{', SLURM job ' + holder['slurm_job'] if holder.get('slurm_job') else ''}: "
+            f"`{holder.get('command', '?')}`). Fix: wait for it to end, or launch into another folder "
+            f"({key}=<new folder>); a launch that died no longer holds it (its lock is taken over by the next launch).")
 
 
 def process_start(pid: int) -> str | None:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,11 +103,19 @@ def test_a_lock_is_taken_over_exactly_when_its_launch_is_gone(tmp_path, monkeypa
     run_lock.release(tmp_path / "live")
     assert not (tmp_path / "live" / run_lock.LOCK_FILE).exists()
 
-    elsewhere = write_lock(tmp_path / "node", host="another-node", pid=1)  # alive a moment ago on another node
-    with pytest.raises(run_lock.FolderInUse, match="on another-node"):
-        run_lock.hold(tmp_path / "node", "hydra.run.dir")
-    silent = time.time() - run_lock.STALE_AFTER_S - 1
-    os.utime(elsewhere, (silent, silent))  # no heartbeat since: gone
+    monkeypatch.setattr(run_lock, "HEARTBEAT_S", 0.2)
+    elsewhere = write_lock(tmp_path / "node", host="another-node", pid=1)  # alive on another node: it beats
+    beating = threading.Event()
+    beater = threading.Thread(target=lambda: [os.utime(elsewhere) for _ in iter(lambda: beating.wait(0.1), True)])
+    beater.start()
+    try:
+        with pytest.raises(run_lock.FolderInUse, match="on another-node"):
+            run_lock.hold(tmp_path / "node", "hydra.run.dir")
+    finally:
+        beating.set()
+        beater.join()
+    future = time.time() + 3600  # and whatever its clock said: no beat while watched means gone
+    os.utime(elsewhere, (future, future))
     run_lock.hold(tmp_path / "node", "hydra.run.dir")
     run_lock.release(tmp_path / "node")
 
