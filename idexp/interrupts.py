@@ -36,6 +36,32 @@ class StopRequests:
 
 
 
+_deferred: list[int] | None = None  # the stop signals that arrived inside `uninterrupted()`
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A stop asked for within the block (a checkpoint being written) takes effect right after it."""
+    global _deferred
+    if _deferred is not None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _deferred = []
+    try:
+        yield
+    finally:
+        pending, _deferred = _deferred, None
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
+def _defer(signum: int) -> bool:
+    if _deferred is None:
+        return False
+    _deferred.append(signum)
+    return True
+
+
 @contextlib.contextmanager
 def ctrl_c_stops_at_step_end(training_done) -> Iterator[StopRequests]:
     """Within the block, the first SIGINT becomes SIGTERM unless `training_done()` already holds."""
@@ -45,6 +71,8 @@ def ctrl_c_stops_at_step_end(training_done) -> Iterator[StopRequests]:
         return
 
     def on_sigint(signum, frame) -> None:
+        if _defer(signum):
+            return
         if requests.forced or requests.reason == "Ctrl-C" or training_done():
             requests.mid_step = requests.forced or not training_done()
             raise KeyboardInterrupt
@@ -53,6 +81,8 @@ def ctrl_c_stops_at_step_end(training_done) -> Iterator[StopRequests]:
         signal.raise_signal(signal.SIGTERM)
 
     def on_sigterm(signum, frame) -> None:
+        if _defer(signum):
+            return
         requests.reason = requests.reason or "SIGTERM"
         if signal.getsignal(signal.SIGTERM) is on_sigterm or training_done():  # no step end to wait for
             requests.mid_step = True  # nothing to save: no step has run yet, or the last one is saved

@@ -21,6 +21,7 @@ import torch
 from idexp import run_lock
 from idexp.callbacks.last_checkpoint import AtomicCheckpointIO, LastCheckpoint
 from idexp.data.factor_images import FactorDataModule
+from idexp.interrupts import ctrl_c_stops_at_step_end
 from tests.conftest import QUICK, ROOT, run_cli
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from tests.test_faults import scores, start, wait_for
@@ -195,6 +196,21 @@ def test_a_save_cut_short_leaves_the_previous_file_whole(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "global_step": 2, "x": _FailsHalfway()}, path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_stop_asked_for_during_a_save_comes_right_after_it(tmp_path):
+    """SIGTERM while the last step's state is written (training done: the stop is immediate) cuts no save."""
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+
+    class SignalsMidSave:
+        def __reduce__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return (int, (7,))
+
+    with ctrl_c_stops_at_step_end(training_done=lambda: True):
+        with pytest.raises(KeyboardInterrupt):
+            io.save_checkpoint({"state_dict": {}, "global_step": 40, "x": SignalsMidSave()}, path)
+    assert torch.load(path, weights_only=False)["global_step"] == 40  # the save ended, then the stop came
 
 
 IMAGE_RUN = ["logger=none", "trainer=cpu", "trainer.max_epochs=4", "dataset.batch_size=16", "dataset.loader.num_workers=0",

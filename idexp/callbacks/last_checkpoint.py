@@ -18,6 +18,8 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from idexp.interrupts import uninterrupted
+
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
@@ -30,13 +32,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            super().save_checkpoint(checkpoint, tmp, storage_options)
-            with tmp.open("rb") as written:
-                os.fsync(written.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with uninterrupted():  # a stop asked for meanwhile comes after the save, not inside it
+            try:
+                super().save_checkpoint(checkpoint, tmp, storage_options)
+                with tmp.open("rb") as written:
+                    os.fsync(written.fileno())
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
 
 
 class LastCheckpoint(Checkpoint):
