@@ -10,6 +10,7 @@ its folder; each sweep job again inside the job.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Iterator
 
@@ -33,8 +34,6 @@ def _require(ok: bool, message: str) -> None:
 
 
 def _positive(cfg: DictConfig, key: str, fix: str) -> None:
-    import math  # local: this function is the only user
-
     value = _get(cfg, key)
     if value is not None:
         _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
@@ -66,8 +65,8 @@ def validate(cfg: DictConfig) -> None:
     batch = _get(cfg, "dataset.batch_size")
     _require(isinstance(batch, int) and not isinstance(batch, bool),
              f"dataset.batch_size={batch!r} must be a whole number of samples. Fix: e.g. dataset.batch_size=512.")
-    _require(_get(cfg, "dataset.batch_size") >= 2,
-             f"dataset.batch_size={_get(cfg, 'dataset.batch_size')} leaves no negatives or statistics. "
+    _require(batch >= 2,
+             f"dataset.batch_size={batch} leaves no negatives or statistics. "
              "Fix: set dataset.batch_size=2 or more.")
     _validate_length(cfg)
     _positive(cfg, "optimizer.lr", "e.g. optimizer.lr=1e-3")

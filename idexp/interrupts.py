@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import os
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -33,7 +33,6 @@ class StopRequests:
         self.mid_step = False           # stopped inside a step: the state in memory is not a step boundary
         self.forced = False             # the grace for the step to end has run out
         self.disarm = lambda: None      # from now on signals are only remembered: the rescue must not be cut
-
 
 
 _deferred: list[int] | None = None  # the stop signals that arrived inside `uninterrupted()`

@@ -104,8 +104,7 @@ def _read(path: Path) -> dict | None:
 def _left_behind(holder: dict | None, path: Path) -> bool:
     """Whether the launch that wrote `holder` (None: a lock that cannot be read) is certainly gone."""
     if holder is not None and holder.get("host") == socket.gethostname():
-        pid = holder.get("pid")
-        return not (isinstance(pid, int) and process_start(pid) == holder.get("process_start"))
+        return process_gone(holder.get("host"), holder.get("pid"), holder.get("process_start"))
     if holder is not None and holder.get("slurm_job") and holder.get("slurm_job") == _slurm_job() \
             and holder.get("slurm_restart") != os.environ.get("SLURM_RESTART_COUNT"):
         return True  # an earlier run of this requeued job
@@ -147,6 +146,17 @@ def _in_use_message(folder: Path, key: str, holder: dict, path: Path) -> str:
             f"(pid {holder.get('pid', '?')}{', SLURM job ' + holder['slurm_job'] if holder.get('slurm_job') else ''}: "
             f"`{holder.get('command', '?')}`). Fix: wait for it to end, or launch into another folder "
             f"({key}=<new folder>); a launch that died no longer holds it (its lock is taken over by the next launch).")
+
+
+def process_gone(host: str | None, pid, start: str | None) -> bool:
+    """Whether process `pid` of `host`, started at `start` (None or "0": unknown), certainly runs no more:
+    only a process of this host can be looked at, and a pid now used by a later process is gone too."""
+    if host != socket.gethostname():
+        return False
+    if not isinstance(pid, int):
+        return True
+    now = process_start(pid)
+    return now is None or (start not in (None, "0") and now != start)
 
 
 def process_start(pid: int) -> str | None:

@@ -27,7 +27,7 @@ from idexp.launchers import missing_launcher_plugin
 from idexp.logger_start import LoggerStartError, logger_start_message, no_terminal_input, time_limit
 from idexp.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
-from idexp.relaunch import RunFolderTaken, restore_hydra_files, check_same_run
+from idexp.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
 from idexp.results import RunRecord, existing_record
 from idexp.run_lock import FolderInUse, hold, held, is_launching_rank, release
 from idexp.scorers import SCORERS

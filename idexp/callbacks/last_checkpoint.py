@@ -1,8 +1,8 @@
 """The run's state for resuming: one file, `checkpoints/last.ckpt`, always the newest and always whole.
 
 A kill must cost little work and never leave a file that cannot be read. So the state is saved every
-`every_n_train_steps` steps, after every epoch, at least every `every_minutes` minutes of training (long
-ImageNet epochs) and at the last step; every checkpoint file of the run (this one and `best.ckpt`) is
+`every_n_train_steps` steps, after every epoch (which is also where a step-bounded run ends), and at least
+every `every_minutes` minutes of training (long ImageNet epochs); every checkpoint file of the run (this one and `best.ckpt`) is
 written to a temporary file and renamed into place by `AtomicCheckpointIO`, so a kill during a save
 leaves the previous file as it was.
 """
@@ -61,6 +61,8 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
         step = trainer.global_step
+        if step == trainer.max_steps:  # the epoch's end comes next and saves it (once)
+            return
         if step % self.every_n_train_steps == 0 or self._time_is_up(trainer):
             self.save(trainer)
 

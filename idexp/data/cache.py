@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from idexp.config import ConfigError
-from idexp.run_lock import process_start
+from idexp.run_lock import process_gone, process_start
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ def read_rows(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
     (consecutive rows in one call), so nothing of the file is mapped into this process; from any other
     array, by indexing."""
     rows = np.asarray(rows, dtype=np.int64)
-    reader = _READERS.get(id(images)) if isinstance(images, np.memmap) and isinstance(images.base, mmap.mmap) else None
-    if reader is None or not len(rows):
+    fd = getattr(images, "row_fd", None)  # set on the maps opened here, not on their views
+    if fd is None or not len(rows):
         return np.ascontiguousarray(images[rows])
     if rows.min() < -len(images) or rows.max() >= len(images):
         raise IndexError(f"rows {int(rows.min())}..{int(rows.max())} are out of range for {len(images)} images")
@@ -144,7 +144,7 @@ def read_rows(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
     sizes = np.diff(starts, append=len(rows)) * row_bytes
     for at, size, offset in zip((starts * row_bytes).tolist(), sizes.tolist(),
                                 (images.offset + rows[starts] * row_bytes).tolist()):
-        if os.preadv(reader.fd, [buffer[at:at + size]], offset) != size:
+        if os.preadv(fd, [buffer[at:at + size]], offset) != size:
             raise OSError(f"{images.filename} ends before byte {offset + size}: it was truncated while in use")
     return out
 
@@ -187,7 +187,7 @@ def remove_dead_temporaries(path: Path) -> list[Path]:
         host, pid, start = owner
         if idle > STALE_AFTER_S:
             why = f"untouched for {idle / 3600:.1f} h"
-        elif host == HOST and ((now := process_start(pid)) is None or start is not None and now != start):
+        elif process_gone(host, pid, start):
             why = f"its process {pid} on {host} is gone"
         else:
             continue
@@ -211,7 +211,7 @@ def _temporary_owner(path: Path, name: str) -> tuple[str | None, int, str | None
     if name.startswith(f"{path.name}.") and name.endswith(".tmp"):
         rest = name[len(path.name) + 1:].removeprefix("manifest.json.")
         if match := re.fullmatch(r"(.+)\.(\d+)\.(\d+)\.tmp", rest):
-            return match[1], int(match[2]), match[3] if match[3] != "0" else None
+            return match[1], int(match[2]), match[3]
     if match := re.fullmatch(re.escape(path.stem) + r"\.(\d+)\.tmp", name):
         return None, int(match[1]), None
     return None
@@ -361,18 +361,6 @@ def _header(file) -> tuple[tuple[int, ...], np.dtype, int]:
     return tuple(shape), dtype, file.tell()
 
 
-class _RowReader:
-    """A file descriptor of the mapped file (the same inode as the map), for `read_rows`."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # read the rows asked for, no read-ahead
-
-
-_READERS: dict[int, _RowReader] = {}  # id of a cache's memmap -> its reader, while the memmap lives
-
-
 def _map(file, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> np.memmap:
     """A read-only map of the open `file`, advised for random access, with a descriptor for `read_rows`."""
     try:
@@ -381,16 +369,12 @@ def _map(file, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> np.memma
         raise _Invalid(f"cannot be mapped ({error})") from None
     if hasattr(mmap, "MADV_RANDOM"):
         array._mmap.madvise(mmap.MADV_RANDOM)
-    if hasattr(os, "preadv"):
-        key = id(array)
-        _READERS[key] = _RowReader(os.dup(file.fileno()))
-        weakref.finalize(array, _forget, key, _READERS[key].fd)
+    if hasattr(os, "preadv"):  # a descriptor of the mapped file (the same inode) for `read_rows`
+        array.row_fd = os.dup(file.fileno())
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(array.row_fd, 0, 0, os.POSIX_FADV_RANDOM)  # read the rows asked for, no read-ahead
+        weakref.finalize(array, os.close, array.row_fd)
     return array
-
-
-def _forget(key: int, fd: int) -> None:
-    _READERS.pop(key, None)
-    os.close(fd)
 
 
 class _ReleasingWrites:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from idexp.dgp.sampling import random_signs, sample_by_rejection, standard_gamma
-from idexp.dgp.spaces import Space, Sphere
+from idexp.dgp.spaces import Space, Sphere, onto_sphere, radial_norm
 
 
 class Conditional(Protocol):
@@ -190,7 +190,7 @@ class AnisotropicNormal:
         def propose(rows: Tensor) -> tuple[Tensor, Tensor]:
             eps = std * torch.randn(len(rows), len(std), generator=generator, device=mean.device)
             x = mean[rows] + eps
-            norm = _norm(x)
+            norm = radial_norm(x)
             accepted = (norm.squeeze(-1) - 1).abs() < max_deviation
             return x / norm, accepted
 
@@ -235,18 +235,6 @@ def _round_up(value: float) -> str:
     return f"{math.ceil(value / step - 1e-9) * step:.2g}"
 
 
-def _norm(x: Tensor) -> Tensor:
-    """|x| per row (keepdim), rescaled first so that |x|^2 neither overflows nor underflows."""
-    largest = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
-    return (x / largest).norm(dim=-1, keepdim=True) * largest
-
-
-def _onto_sphere(x: Tensor) -> Tensor:
-    """x / |x| per row, exact for every finite magnitude (F.normalize returns 0 above ~1e19 in float32)."""
-    largest = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
-    return F.normalize(x / largest, dim=-1)
-
-
 MAX_NOISE = 1e30
 """Largest noise magnitude a scale may produce: float32 ends at 3.4e38, and positives at such
 distances from their mean are uniform over the sphere's orthants anyway."""
@@ -256,8 +244,6 @@ class _IIDNoise:
     """Noise drawn i.i.d. per coordinate, added to the mean, then kept in the space."""
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
-        if isinstance(space, Sphere):  # Sphere.perturb, with a projection that survives any finite noise
-            return _onto_sphere(mean + self.noise(tuple(mean.shape), generator))
         return space.perturb(mean, lambda shape: self.noise(shape, generator))
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
@@ -380,7 +366,7 @@ class TruncatedLaplace:
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
         x = self.ambient(mean, space, generator)
-        return _onto_sphere(x) if isinstance(space, Sphere) else x
+        return onto_sphere(x) if isinstance(space, Sphere) else x
 
     def ambient(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
         """The truncated draw in R^d, before the sphere's projection.

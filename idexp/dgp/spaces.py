@@ -12,6 +12,18 @@ NoiseSampler = Callable[[tuple[int, ...]], Tensor]
 MAX_RESAMPLING_ROUNDS = 1000
 
 
+def radial_norm(x: Tensor) -> Tensor:
+    """|x| per row (keepdim), rescaled first so that |x|^2 neither overflows nor underflows."""
+    largest = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return (x / largest).norm(dim=-1, keepdim=True) * largest
+
+
+def onto_sphere(x: Tensor) -> Tensor:
+    """x / |x| per row, exact for every finite magnitude (F.normalize returns 0 above ~1e19 in float32)."""
+    largest = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return F.normalize(x / largest, dim=-1)
+
+
 class Sphere:
     """The unit sphere S^{dim-1} in R^dim."""
 
@@ -32,7 +44,7 @@ class Sphere:
 
     def perturb(self, mean: Tensor, noise: NoiseSampler) -> Tensor:
         """Add noise in the ambient space, then project radially back onto the sphere."""
-        return F.normalize(mean + noise(tuple(mean.shape)), dim=-1)
+        return onto_sphere(mean + noise(tuple(mean.shape)))
 
     def _gaussian(self, n: int, generator: torch.Generator) -> Tensor:
         return torch.randn(n, self.dim, generator=generator, device=generator.device)
