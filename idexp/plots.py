@@ -11,8 +11,9 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 
-def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, metrics: dict,
+def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, r2_per_dim: list[float], title: str,
                path: Path, lambdas: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Per latent: the affine read-out of the held-out part against the truth; learned vs true Λ if there is one."""
     split = int(len(codes) * train_fraction)
     decoded = LinearRegression().fit(codes[:split], latents[:split]).predict(codes[split:])
     truth = latents[split:]
@@ -21,7 +22,7 @@ def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, me
     cols = min(panels, 5)
     rows = -(-panels // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
-    r2 = metrics.get("probe/r2_affine_per_dim", [np.nan] * dim)
+    r2 = r2_per_dim or [np.nan] * dim
     show = slice(0, 1500)  # enough points to see the shape, few enough to keep the PNG small
     for k in range(dim):
         ax = axes.flat[k]
@@ -39,18 +40,14 @@ def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, me
         ax.set_title("Λ learned vs true (sorted)", fontsize=9)
     for ax in list(axes.flat)[panels:]:
         ax.axis("off")
-    fig.suptitle(f"affine R² {metrics.get('probe/r2_affine', np.nan):.4f}   "
-                 f"MCC {metrics.get('probe/mcc_pearson', np.nan):.3f}", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
-def plot_factor_bars(metrics: dict, path: Path) -> None:
+def plot_factor_bars(names: list[str], ours: list[float], baseline: list[float], path: Path) -> None:
     """Per factor: Pearson r of the linear read-out from the trained encoder (f) and from the raw input (x)."""
-    names = [key.removeprefix("probe/pearson/") for key in metrics if key.startswith("probe/pearson/")]
-    ours = [metrics[f"probe/pearson/{name}"] for name in names]
-    baseline = [metrics.get(f"probe/baseline_pearson/{name}", np.nan) for name in names]
     position = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 1.5), 3.2))
     ax.bar(position - 0.2, ours, width=0.4, label="f(x)")

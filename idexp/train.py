@@ -11,7 +11,6 @@ from warnings import filterwarnings
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -30,19 +29,15 @@ from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
 from idexp.results import RunRecord, existing_record
 from idexp.run_lock import FolderInUse, hold, held, is_launching_rank, release
-from idexp.scorers import SCORERS
+from idexp.scorers import SCORERS, headline
 
 log = logging.getLogger("idexp")
 
 def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.LightningDataModule, dict[str, L.Callback]]:
     """Instantiate every component; a bad value surfaces as a ConfigError naming its key."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    with building("dgp"):
-        dgp = instantiate(cfg.get("dgp"))  # None for an image dataset (dgp=null leaves no dgp key)
-        if dgp is not None:
-            _check_sampling(dgp)
-    with building("dataset"):
-        datamodule = instantiate(cfg.dataset, **({"dgp": dgp} if dgp is not None else {}))
+    with building("dataset"):  # a synthetic dataset builds its DGP (dataset.dgp is ${dgp})
+        datamodule = instantiate(cfg.dataset)
     with building("model"):
         encoder = instantiate(cfg.model)
     with building("loss"):
@@ -59,18 +54,7 @@ def build(cfg: DictConfig) -> tuple[L.Trainer, IdentifiabilityModule, L.Lightnin
         # every checkpoint is written whole or not at all: a kill during a save leaves the old file
         plugins = [*instantiate(cfg.trainer.get("plugins") or []), AtomicCheckpointIO()]
         trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False, plugins=plugins)
-    if hasattr(dgp, "condition_numbers"):
-        log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in dgp.condition_numbers])
     return trainer, module, datamodule, callbacks
-
-
-def _check_sampling(dgp) -> None:
-    """A DGP whose values cannot make a batch (noise far wider than its box) is refused before the folder is kept."""
-    try:
-        dgp.sample(1024, generator=torch.Generator().manual_seed(0))
-    except RuntimeError as error:
-        raise ConfigError(f"dgp: {error} Fix: correct the dgp.* values, e.g. a dgp.conditional.scale well below "
-                          "the size of the latent space.") from None
 
 
 def train(cfg: DictConfig) -> dict:
@@ -123,9 +107,6 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
                        overrides=overrides, earlier_wall_time_s=(previous or {}).get("wall_time_s") or 0.0)
     start_loggers(trainer.loggers, record)
-    if hasattr(dgp := getattr(datamodule, "dgp", None), "condition_numbers"):
-        for logger in trainer.loggers:
-            logger.log_metrics({f"dgp/cond_layer{i}": c for i, c in enumerate(dgp.condition_numbers)}, step=0)
     trains = cfg.get("train", True)
     if trains:
         _fit_and_probe(trainer, module, datamodule, probe, record)
@@ -305,7 +286,7 @@ def run(cfg: DictConfig) -> float | None:
         return None
     warnings = (existing_record(run_dir) or {}).get("warnings", [])
     print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True)), flush=True)
-    return metrics.get("probe/r2_affine")
+    return headline(metrics)
 
 
 def _failure_kind(error: Exception, run_dir: Path) -> str:

@@ -31,8 +31,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from idexp.metrics import affine_r2, identifiability_scores
+from idexp.metrics import affine_r2
 from idexp.module import IdentifiabilityModule
+from idexp.scorers.latents import identifiability_scores
 from idexp.train import build
 
 

@@ -546,9 +546,10 @@ def test_latent_dgp_mixing_from_kwargs_or_instance():
 
 def test_latent_dgp_exposes_ground_truth():
     anisotropic = latent_dgp(conditional=AnisotropicNormal(5, "linspace"))
-    assert torch.equal(anisotropic.ground_truth_lambdas, torch.linspace(5, 25, 5))
-    assert latent_dgp().ground_truth_lambdas is None
-    assert len(latent_dgp().condition_numbers) == 2
+    assert np.array_equal(anisotropic.truth().lambdas, np.linspace(5, 25, 5, dtype=np.float32))
+    truth = latent_dgp().truth()
+    assert truth.lambdas is None and truth.kappa == 10.0 and truth.index_vectors == {}
+    assert list(truth.facts) == ["dgp/cond_layer0", "dgp/cond_layer1"]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -590,7 +591,10 @@ def test_fewer_instances_than_clusters_draws_only_the_first_clusters_as_the_pape
     """CE Table 3's |C| = 10⁴ row with N = 10³: instance i is in cluster i mod |C|, so labels stay below N."""
     dgp = ClusterDGP(5, 10000, 1000, Uniform(), VonMisesFisher(10.0), {"n_layers": 2, "n_candidates": 10}, seed=0)
     labels = dgp.sample(20000)["label"]
-    assert int(labels.max()) < 1000 and len(labels.unique()) > 990 and dgp.drawn_clusters == 1000
+    assert int(labels.max()) < 1000 and len(labels.unique()) > 990
+    vectors = dgp.truth().index_vectors  # the head rows a probe compares: the drawn classes', every instance's
+    assert vectors["label"].shape == (1000, 5) and vectors["instance"].shape == (1000, 5)
+    assert np.array_equal(vectors["instance"][7], dgp.cluster_vectors[7].numpy())
     assert dgp.cluster_vectors.shape == (10000, 5)
     with pytest.raises(ValueError, match="n_instances"):
         ClusterDGP(5, 10, 0, Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0)

@@ -160,7 +160,7 @@ def test_declared_factors_must_match_the_file(tmp_path):
 
 def _factor_data(n: int, seed: int):
     from idexp.data.factors import Factor
-    from idexp.scorers import ProbeData, ProbeSplit
+    from idexp.ground_truth import ProbeData, ProbeSplit
 
     rng = np.random.default_rng(seed)
     factors = (Factor("shape", "categorical", (1.0, 2.0, 3.0)), Factor("posX", "continuous", tuple(np.linspace(0, 1, 32))),
@@ -207,7 +207,7 @@ def test_table4_builder_puts_the_papers_values_beside_ours(tmp_path):
 
 
 def _named_splits(fit: np.ndarray, score: np.ndarray, factors):
-    from idexp.scorers import ProbeData, ProbeSplit
+    from idexp.ground_truth import ProbeData, ProbeSplit
 
     return ProbeData(ProbeSplit([], fit, "training images"), ProbeSplit([], score, "validation images"), factors)
 
@@ -241,7 +241,7 @@ def test_factor_probe_names_why_a_score_is_undefined():
     assert metrics["r2/posX"] <= 0.01
     broken = codes.copy()
     broken[2500, 3] = np.nan
-    metrics = scorer.scores(broken[:2000], broken[2000:], data)  # the same ProbeData again: the raw-input baseline
+    metrics = scorer.scores(broken[:2000], broken[2000:], data, baseline=True)  # the raw-input baseline
     assert ("the raw inputs (the probe/baseline_ scores) are not finite (nan/inf) for 1 of the 1000 validation "
             "images: every Pearson r, R² and accuracy of them is undefined") in scorer.warnings
     assert np.isnan(metrics["pearson/posX"]) and np.isnan(metrics["acc/shape"])

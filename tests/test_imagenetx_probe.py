@@ -8,7 +8,8 @@ from sklearn.linear_model import LogisticRegression
 
 from idexp.data.factors import Factor
 from idexp.metrics.logistic import fit_logistic, predict_logistic, principal_axes
-from idexp.scorers import SCORERS, ImageNetXScores, ProbeData, ProbeSplit
+from idexp.ground_truth import Learned, ProbeData, ProbeSplit
+from idexp.scorers import SCORERS, ImageNetXScores
 
 
 def _problems(separable: bool, R: int = 3, n: int = 300, D: int = 20, seed: int = 0):
@@ -115,7 +116,7 @@ def test_summary_and_plot(probed, tmp_path):
     assert ImageNetXScores.summary({"probe/r2_affine": 0.9}, trained=True) == []
 
     path = tmp_path / "probe.png"
-    ImageNetXScores().plot(features, None, data, metrics, path, loss=None, datamodule=None)
+    ImageNetXScores().plot(features, None, data, metrics, path, Learned())
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

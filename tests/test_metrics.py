@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 from scipy.stats import special_ortho_group, uniform_direction
 
-from idexp.metrics import (
-    affine_r2,
-    identifiability_scores,
-    lambda_agreement,
-    mcc,
-    orthogonal_r2,
-)
+from idexp.ground_truth import Truth
+from idexp.metrics import affine_r2, lambda_agreement, mcc, orthogonal_r2
+from idexp.scorers.latents import identifiability_scores
 
 N_SAMPLES = 4000
 N_LATENTS = 10
@@ -320,20 +316,17 @@ def test_one_dimensional_input_and_unknown_method_are_rejected() -> None:
 @pytest.mark.parametrize("kappa", [5.0, 10.0])
 def test_mae_o_is_zero_for_the_ce_papers_prediction_f_equals_kappa_times_an_orthogonal_map(kappa):
     """The CE paper's MAE_o: mean |σ_k − 1/κ| of the no-intercept map f(x) → z; f = κ·O z gives σ_k = 1/κ."""
-    from types import SimpleNamespace
-
-    from idexp.metrics.scores import held_out_scores
-    from idexp.scorers.latents import _mae_o
+    from idexp.scorers.latents import _mae_o, held_out_scores
 
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2000, 5))
     rotation = np.linalg.qr(rng.normal(size=(5, 5)))[0]
-    dgp = SimpleNamespace(conditional=SimpleNamespace(kappa=kappa))
+    dgp = Truth(kappa=kappa)
     exact = held_out_scores(kappa * z[:1000] @ rotation, z[:1000], kappa * z[1000:] @ rotation, z[1000:])
-    assert _mae_o(_prefixed(exact), dgp)["probe/mae_o"] == pytest.approx(0, abs=1e-9)
+    assert _mae_o(_prefixed(exact), dgp)["mae_o"] == pytest.approx(0, abs=1e-9)
     doubled = held_out_scores(2 * kappa * z[:1000] @ rotation, z[:1000], 2 * kappa * z[1000:] @ rotation, z[1000:])
-    assert _mae_o(_prefixed(doubled), dgp)["probe/mae_o"] == pytest.approx(0.5 / kappa)  # σ = 1/(2κ)
-    assert _mae_o(_prefixed(exact), SimpleNamespace(conditional=SimpleNamespace())) == {}  # no κ: not defined
+    assert _mae_o(_prefixed(doubled), dgp)["mae_o"] == pytest.approx(0.5 / kappa)  # σ = 1/(2κ)
+    assert _mae_o(_prefixed(exact), Truth()) == {}  # no κ: not defined
 
 
 def _prefixed(metrics: dict) -> dict:

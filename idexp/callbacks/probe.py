@@ -9,12 +9,14 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from idexp.config import PROBE_FIT_PER_PARAMETER
-from idexp.scorers import LatentScores, ProbeSplit, Scorer
-from idexp.scorers.base import numpy
+from idexp.ground_truth import ProbeSplit
+from idexp.scorers import LatentScores, Scorer
+from idexp.scorers.base import BASELINE, HEADLINE, N_FIT, N_SCORE, PREFIX, SECONDS, numpy
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +64,36 @@ class IdentifiabilityProbe(L.Callback):
         fit_codes, fit_inputs = self._encode(pl_module, data.fit, "fit", baseline)
         score_codes, score_inputs = (self._encode(pl_module, data.score, "score", baseline) if data.score is not None
                                      else (None, None))
-        metrics = {"probe/n_fit": len(fit_codes), "probe/n_score": 0 if score_codes is None else len(score_codes)}
+        metrics = {N_FIT.key: len(fit_codes), N_SCORE.key: 0 if score_codes is None else len(score_codes)}
         for scorer in self.scorers:
-            metrics |= _prefixed("probe/", scorer.scores(fit_codes, score_codes, data))
+            metrics |= _prefixed(PREFIX, scorer.scores(fit_codes, score_codes, data))
             if scorer.baseline:
-                metrics |= _prefixed("probe/baseline_", scorer.scores(fit_inputs, score_inputs, data))
+                metrics |= _prefixed(PREFIX + BASELINE, scorer.scores(fit_inputs, score_inputs, data, baseline=True))
+        learned = pl_module.loss.learned()
         for scorer in self.scorers:
-            metrics |= scorer.extras(metrics, pl_module.loss, datamodule)
-        metrics["probe/seconds"] = time.perf_counter() - started
+            metrics |= _prefixed(PREFIX, scorer.extras(metrics, data, learned))
+        if self.scorers:  # the one value a sweeper optimises, whichever the family
+            metrics[HEADLINE.key] = metrics.get(self.scorers[0].headline.key)
+        metrics |= data.truth.facts
+        metrics[SECONDS.key] = time.perf_counter() - started
         self.metrics = metrics
-        self.warnings = _below_baseline(metrics)
-        self.data_warnings = [warning for scorer in self.scorers for warning in getattr(scorer, "warnings", [])]
+        self.warnings = [w for scorer in self.scorers if scorer.warns_below_baseline
+                         for w in _below_baseline(scorer, metrics, fit_codes.shape[1])]
+        self.data_warnings = [warning for scorer in self.scorers for warning in scorer.warnings]
 
         figure_path = None
         if self.output_dir is not None and self.scorers:
             figure_path = self.output_dir / "probe.png"
-            self.scorers[0].plot(fit_codes, score_codes, data, metrics, figure_path, pl_module.loss, datamodule)
+            self.scorers[0].plot(fit_codes, score_codes, data, metrics, figure_path, learned)
         self._log(trainer, metrics, figure_path)
 
-    @staticmethod
-    def _log(trainer: L.Trainer, metrics: dict, figure_path: Path | None) -> None:
+    def _log(self, trainer: L.Trainer, metrics: dict, figure_path: Path | None) -> None:
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        tables = {name: table for scorer in self.scorers for name, table in scorer.tables(metrics).items()}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
             if isinstance(logger, WandbLogger):
-                _log_wandb(logger, metrics, scalars, figure_path)
+                _log_wandb(logger, scalars, tables, figure_path)
 
 
     def _encode(self, module: L.LightningModule, split: ProbeSplit, role: str,
@@ -145,7 +152,7 @@ def _cached_codes(path: Path, ids: list[str], digest: str) -> np.ndarray | None:
 def _restore_best(trainer: L.Trainer, module: L.LightningModule) -> None:
     """Load the weights of the best checkpoint, when a checkpoint callback monitors a score (image runs)."""
     for callback in trainer.checkpoint_callbacks:
-        if getattr(callback, "monitor", None) and callback.best_model_path and Path(callback.best_model_path).exists():
+        if isinstance(callback, ModelCheckpoint) and callback.monitor and callback.best_model_path and Path(callback.best_model_path).exists():
             state = torch.load(callback.best_model_path, map_location=module.device, weights_only=False)["state_dict"]
             module.load_state_dict(state)
             log.info("probing the best checkpoint %s (%s = %.4f)", callback.best_model_path, callback.monitor,
@@ -153,37 +160,29 @@ def _restore_best(trainer: L.Trainer, module: L.LightningModule) -> None:
             return
 
 
-def _below_baseline(metrics: dict) -> list[str]:
+def _below_baseline(scorer: Scorer, metrics: dict, code_dim: int) -> list[str]:
     """Training that leaves f worse than the observations themselves has learned nothing useful
     (kept in `warnings`; meaningful only for a trained encoder, so the caller reports it)."""
-    trained, baseline = metrics.get("probe/r2_affine"), metrics.get("probe/baseline_r2_affine")
+    score = scorer.headline
+    trained, baseline = metrics.get(score.key), metrics.get(score.baseline_key)
     if trained is None or baseline is None or not trained < baseline:
         return []
-    codes = len(metrics.get("probe/r2_affine_per_dim") or [])
-    if metrics.get("probe/n_fit", 0) < PROBE_FIT_PER_PARAMETER * (codes + 1):  # the probe, not training, is the cause
+    if metrics.get(N_FIT.key, 0) < PROBE_FIT_PER_PARAMETER * (code_dim + 1):  # the probe, not training, is the cause
         return []
-    warning = (f"the trained encoder decodes the latents worse than the untrained baseline (R² {trained:.3f} vs "
-               f"{baseline:.3f}): training did not converge. Fix: check optimizer.lr and trainer.max_steps.")
+    warning = (f"the trained encoder decodes the ground truth worse than the untrained baseline ({score.label} "
+               f"{trained:.3f} vs {baseline:.3f}): training did not converge. Fix: check optimizer.lr and trainer.max_steps.")
     return [warning]
 
 
-def _log_wandb(logger: WandbLogger, metrics: dict, scalars: dict, figure_path: Path | None) -> None:
+def _log_wandb(logger: WandbLogger, scalars: dict, tables: dict, figure_path: Path | None) -> None:
     import wandb
 
     run = logger.experiment
     run.summary.update(scalars)
-    if "probe/r2_affine_per_dim" in metrics:
-        _log_latent_table(run, metrics)
+    for name, (columns, rows) in tables.items():
+        run.log({PREFIX + name: wandb.Table(columns=columns, data=rows)})
     if figure_path is not None and figure_path.exists():
-        run.log({"probe/plot": wandb.Image(str(figure_path))})
-
-
-def _log_latent_table(run, metrics: dict) -> None:
-    import wandb
-
-    per_dim = [[k, metrics["probe/r2_affine_per_dim"][k], metrics["probe/mcc_pearson_per_dim"][k]]
-               for k in range(len(metrics["probe/r2_affine_per_dim"]))]
-    run.log({"probe/per_latent": wandb.Table(columns=["latent", "r2_affine", "mcc_pearson"], data=per_dim)})
+        run.log({PREFIX + "plot": wandb.Image(str(figure_path))})
 
 
 def _prefixed(prefix: str, scores: dict) -> dict:

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from idexp.config import ConfigError
 from idexp.data.cache import open_cache, read_rows
 from idexp.data.factors import FactorImages
-from idexp.scorers.base import ProbeData, ProbeSplit
+from idexp.ground_truth import ProbeData, ProbeSplit
 
 # dataset.name -> the reader of its canonical file(s) (module:function, imported when used)
 READERS = {"dsprites": "idexp.data.formats.dsprites:read_dsprites", "shapes3d": "idexp.data.formats.shapes3d:read_shapes3d",

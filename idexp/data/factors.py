@@ -2,28 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-FactorKind = Literal["categorical", "continuous", "binary", "periodic"]
-
-
-@dataclass(frozen=True)
-class Factor:
-    """One ground-truth factor of variation: its name (the dataset's own), kind and possible values.
-
-    `values[c]` is the value of class c, in the dataset's class order (the file's or the index order);
-    periodic values are angles in radians (their decoding uses sin and cos).
-    """
-
-    name: str
-    kind: FactorKind
-    values: tuple[float, ...]
-
-    @property
-    def size(self) -> int:
-        return len(self.values)
+from idexp.ground_truth import Factor, FactorKind  # noqa: F401  (re-exported: the loaders' import)
 
 
 @dataclass

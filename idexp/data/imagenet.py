@@ -26,7 +26,7 @@ from idexp.config import ConfigError
 from idexp.data.factor_images import ResumesMidEpoch, _ordered_batches, _rank_and_world
 from idexp.data.factors import Factor
 from idexp.data.imagenet_x import FACTORS, class_index, read_annotations, val_labels as read_val_labels
-from idexp.scorers.base import ProbeData, ProbeSplit
+from idexp.ground_truth import ProbeData, ProbeSplit
 
 log = logging.getLogger(__name__)
 

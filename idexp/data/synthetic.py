@@ -4,11 +4,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import logging
+
 import lightning as L
 import torch
 from torch import nn
 
-from idexp.scorers.base import ProbeData, ProbeSplit
+from idexp.ground_truth import ProbeData, ProbeSplit, latent_factors
+
+log = logging.getLogger(__name__)
 
 
 class SyntheticDataModule(L.LightningDataModule):
@@ -19,11 +23,18 @@ class SyntheticDataModule(L.LightningDataModule):
     different data and a single-device run is reproducible from `seed`.
     """
 
-    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, n_classes: int | None = None) -> None:
+    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, input_dim: int | None = None,
+                 latent_dim: int | None = None, n_classes: int | None = None, n_instances: int | None = None) -> None:
         super().__init__()
-        if n_classes is not None and n_classes != getattr(dgp, "n_clusters", None):
-            raise ValueError(f"n_classes={n_classes}, but the DGP has {getattr(dgp, 'n_clusters', 'no')} clusters; "
-                             "drop the dataset.n_classes override (it follows dgp.n_clusters)")
+        # the sizes other components read from the dataset config must be the DGP's own
+        for key, size, source, value in (("input_dim", input_dim, "dim", dgp.dim), ("latent_dim", latent_dim, "dim", dgp.dim),
+                                         ("n_classes", n_classes, "n_clusters", getattr(dgp, "n_clusters", None)),
+                                         ("n_instances", n_instances, "n_instances", getattr(dgp, "n_instances", None))):
+            if size is not None and size != value:
+                raise ValueError(f"dataset.{key}={size}, but the DGP has {source}={value}; drop the dataset.{key} "
+                                 f"override (it follows dgp.{source})")
+        _check_sampling(dgp)
+        log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in dgp.truth().facts.values()])
         self.dgp = dgp
         self.n_classes = n_classes
         self.batch_size = batch_size
@@ -64,10 +75,20 @@ class SyntheticDataModule(L.LightningDataModule):
         split = int(n_samples * train_fraction)
         x, z = batch["x"], batch["z"].detach().float().cpu().numpy()
         return ProbeData(fit=ProbeSplit([x[:split]], z[:split], "fresh samples"),
-                         score=ProbeSplit([x[split:]], z[split:], "fresh samples"))
+                         score=ProbeSplit([x[split:]], z[split:], "fresh samples"),
+                         factors=latent_factors(self.dgp.dim), truth=self.dgp.truth())
 
     def probe_batch(self, n: int, device: torch.device, seed_offset: int = 1) -> dict:
         """Fresh evaluation samples from a generator that training never touches."""
         self.dgp.to(device)
         generator = torch.Generator(device).manual_seed(self.seed * 1_000 + 999_983 * seed_offset)
         return self.dgp.sample(n, generator=generator)
+
+
+def _check_sampling(dgp: nn.Module) -> None:
+    """A DGP whose values cannot make a batch (noise far wider than its box) is refused before any training."""
+    try:
+        dgp.sample(1024, generator=torch.Generator().manual_seed(0))
+    except RuntimeError as error:
+        raise ValueError(f"{error} Fix: correct the dgp.* values, e.g. a dgp.conditional.scale well below the size of "
+                         "the latent space") from None

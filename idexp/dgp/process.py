@@ -12,6 +12,7 @@ from idexp.dgp.conditionals import Conditional
 from idexp.dgp.marginals import Marginal
 from idexp.dgp.mixing import InvertibleMLP
 from idexp.dgp.spaces import Space, Sphere
+from idexp.ground_truth import Truth
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,16 @@ class _SeededDGP(nn.Module):
     def device(self) -> torch.device:
         return self.mixing.weights.device
 
-    @property
-    def condition_numbers(self) -> list[float]:
-        return self.mixing.condition_numbers
+    def truth(self) -> Truth:
+        """What the probe compares with besides the latents: the conditional's Λ or κ, g's conditioning."""
+        lambdas, kappa = getattr(self.conditional, "lambdas", None), getattr(self.conditional, "kappa", None)
+        return Truth(index_vectors=self._index_vectors(),
+                     lambdas=None if lambdas is None else lambdas.detach().float().cpu().numpy(),
+                     kappa=None if kappa is None else float(kappa),
+                     facts={f"dgp/cond_layer{i}": c for i, c in enumerate(self.mixing.condition_numbers)})
 
-    @property
-    def ground_truth_lambdas(self) -> Tensor | None:
-        return getattr(self.conditional, "lambdas", None)
+    def _index_vectors(self) -> dict[str, np.ndarray]:
+        return {}
 
     def training_generator(self) -> torch.Generator:
         """The generator used when `sample` gets none, created lazily for the current device."""
@@ -151,10 +155,12 @@ class ClusterDGP(_SeededDGP):
     def cluster_of(self, instance: Tensor) -> Tensor:
         return instance % self.n_clusters
 
-    @property
-    def drawn_clusters(self) -> int:
-        """How many clusters samples ever come from: the first min(n_clusters, n_instances)."""
-        return min(self.n_clusters, self.n_instances)
+    def _index_vectors(self) -> dict[str, np.ndarray]:
+        """Each drawn class's cluster vector, and each instance's: only the first min(|C|, N) classes are drawn."""
+        vectors = self.cluster_vectors.detach().float().cpu()
+        instances = torch.arange(self.n_instances)
+        return {"label": vectors[: min(self.n_clusters, self.n_instances)].numpy(),
+                "instance": vectors[self.cluster_of(instances)].numpy()}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from idexp.ground_truth import Learned
 from idexp.losses.base import Logs, Loss, encode_pair, top1_accuracy
 
 
@@ -44,6 +45,9 @@ class AnInfoNCE(Loss):
     def lambdas(self) -> Tensor:
         """The current concentrations Λ̂ (detached)."""
         return F.softplus(self.raw_lambdas).detach()
+
+    def learned(self) -> Learned:
+        return Learned(lambdas=self.lambdas.float().cpu().numpy())
 
     def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         z = encode_pair(encoder, batch)

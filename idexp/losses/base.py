@@ -6,6 +6,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from idexp.ground_truth import Learned
+
 
 Logs = dict[str, Tensor | Callable[[], Tensor]]
 """What a loss logs: {name: detached scalar, or a callable computing it on the logged steps alone}."""
@@ -28,6 +30,11 @@ class Loss(nn.Module):
 
     def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         raise NotImplementedError
+
+    def learned(self) -> Learned:
+        """What the loss has learned of the ground truth besides the encoder (a head's rows, a Λ): the probe
+        compares it with the data's `Truth`."""
+        return Learned()
 
 
 def encode_pair(encoder: nn.Module, batch: dict[str, Tensor]) -> Tensor:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from idexp.ground_truth import Learned
 from idexp.losses.base import Logs, Loss, top1_accuracy
 
 
@@ -32,6 +33,10 @@ class LinearHeadCE(Loss):
     def head_weight(self) -> Tensor:
         """W (detached), one row per target value."""
         return self.head.weight.detach()
+
+    def learned(self) -> Learned:
+        """W, one row per target value, to compare with each value's true vector (CE paper Thm 1)."""
+        return Learned(heads={self.target_key: self.head_weight.float().cpu().numpy()})
 
     def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         logits = self.head(encoder(batch["x"]))

@@ -5,8 +5,8 @@ import pandas as pd
 
 from idexp.report.collect import Runs
 from idexp.report.paper import CE_TABLE4, CE_TABLE4_COLUMNS
-
-PREFIX = "probe/pearson/"
+from idexp.scorers.base import N_FIT
+from idexp.scorers.factors import PEARSON
 TITLE = "CE Table 4 (DisLib, Pearson r of linear decoding)"
 
 
@@ -28,24 +28,24 @@ def factor_table(runs: Runs) -> pd.DataFrame:
     probe fitted on the most training images (the paper fits on the whole training split)."""
     frame = runs.completed.assign(_dataset=runs.completed.apply(_dataset, axis=1),
                                   _model=runs.completed.apply(_model, axis=1))
-    factors = sorted({key.removeprefix(PREFIX) for key in frame.columns if key.startswith(PREFIX)})
+    factors = sorted(PEARSON.factors(dict.fromkeys(frame.columns)))
     models = [m for m in CE_TABLE4_COLUMNS.values() if m] + sorted(set(frame["_model"]) - set(CE_TABLE4_COLUMNS.values()))
     rows = []
     for dataset, group in frame.groupby("_dataset", sort=True):
         for factor in factors:
-            if group.get(PREFIX + factor, pd.Series(dtype=float)).isna().all():
+            if group.get(PEARSON.of(factor), pd.Series(dtype=float)).isna().all():
                 continue
             paper = CE_TABLE4.get((dataset, factor))
             # x depends only on the data and the probe: taken from the runs whose probe fitted on the most images
-            widest = group[group["probe/n_fit"] == group["probe/n_fit"].max()] if "probe/n_fit" in group else group
-            row = {"dataset": dataset, "factor": factor, "x": _mean_std(widest.get("probe/baseline_pearson/" + factor)),
+            widest = group[group[N_FIT.key] == group[N_FIT.key].max()] if N_FIT.key in group else group
+            row = {"dataset": dataset, "factor": factor, "x": _mean_std(widest.get(PEARSON.of(factor, baseline=True))),
                    "x paper": _paper(paper, 0)}
             for model in models:
                 runs_of_model = group[group["_model"] == model]
                 if runs_of_model.empty:
                     continue
                 label = next((c for c, m in CE_TABLE4_COLUMNS.items() if m == model), model)
-                row[label] = _mean_std(runs_of_model.get(PREFIX + factor))
+                row[label] = _mean_std(runs_of_model.get(PEARSON.of(factor)))
                 row[f"{label} seeds"] = len(runs_of_model)
                 if label in CE_TABLE4_COLUMNS:
                     row[f"{label} paper"] = _paper(paper, list(CE_TABLE4_COLUMNS).index(label))

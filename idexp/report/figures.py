@@ -18,8 +18,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from idexp.report.collect import Runs  # noqa: E402
+from idexp.scorers.latents import CODE_NORM, HEAD_R2_AFFINE, R2_AFFINE  # noqa: E402
 
-R2_Z, R2_V, NORM = "probe/r2_affine", "probe/head_r2_affine", "probe/code_norm"
+R2_Z, R2_V, NORM = R2_AFFINE.key, HEAD_R2_AFFINE.key, CODE_NORM.key
 METRICS = {"R² z̃→z": R2_Z, "R² w_i→v_c": R2_V, "mean ‖f(x)‖": NORM}
 LOSS = "loss._target_"
 AXES = {"dgp.conditional.beta": "shape β", "dgp.conditional.scale": "scale", "dataset.batch_size": "batch size",

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from idexp.report.collect import Runs
+from idexp.scorers.imagenetx import ACCURACY, ACCURACY_SEM, PVALUE
 
 TITLE = "CE Fig. 3 (ImageNet-X, balanced logistic accuracy ± SEM; * above chance at 0.05 / tests)"
-ACC = "probe/acc_sem/"  # present only in ImageNet-X runs (FactorScores has acc/ without acc_sem/)
 # the CE paper's bar order: the input baseline, the random inits, then the trained networks
 ORDER = ("Input", "ViT-B/16 init", "ResNet50 init", "ViT-B/16 trained", "ResNet50 trained")
 NAMES = {"vit_b_16": "ViT-B/16", "resnet50": "ResNet50", "resnet18": "ResNet18"}
@@ -28,15 +28,16 @@ def extractor(run: pd.Series) -> str:
 def imagenetx_results(runs: Runs) -> dict[str, dict[str, tuple[float, float, float]]]:
     """extractor -> factor -> (accuracy, SEM, p-value); several runs of one extractor are averaged."""
     frame = runs.completed
-    frame = frame[[any(k.startswith(ACC) and pd.notna(v) for k, v in row.items()) for _, row in frame.iterrows()]]
-    factors = [key.removeprefix(ACC) for key in frame.columns if key.startswith(ACC)]
+    # ImageNet-X runs alone record an SEM (FactorScores has accuracies without one)
+    factors = ACCURACY_SEM.factors(dict.fromkeys(frame.columns))
+    frame = frame[frame[[ACCURACY_SEM.of(factor) for factor in factors]].notna().any(axis=1)] if factors else frame.iloc[:0]
     labels = frame.apply(extractor, axis=1) if len(frame) else pd.Series(dtype=str)
     ordered = [label for label in ORDER if label in set(labels)] + sorted(set(labels) - set(ORDER))
     results = {}
     for label in ordered:
         group = frame[labels == label]
-        results[label] = {factor: tuple(float(group[f"probe/{metric}/{factor}"].mean())
-                                        for metric in ("acc", "acc_sem", "pvalue")) for factor in factors}
+        results[label] = {factor: tuple(float(group[score.of(factor)].mean()) for score in (ACCURACY, ACCURACY_SEM, PVALUE))
+                          for factor in factors}
     return results
 
 

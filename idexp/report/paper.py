@@ -15,6 +15,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from idexp.scorers.latents import (HEAD_MAE_O, HEAD_R2_AFFINE, HEAD_R2_ORTHOGONAL, LAMBDA_CORR, MAE_O, MCC_PEARSON,
+                                   R2_AFFINE, R2_HIGH_LAMBDA, R2_LOW_LAMBDA, R2_ORTHOGONAL, SV_MAE)
+
 VMF, LAPLACE, NORMAL = "idexp.dgp.VonMisesFisher", "idexp.dgp.Laplace", "idexp.dgp.Normal"
 # every row of Tables 2, 3 and 5: d = 5, |C| = 100, vMF κ = 10, N = 10³ unless the row varies one of them
 CE_BASE = {"dgp.dim": 5, "dgp.n_clusters": 100, "dgp.conditional._target_": VMF, "dgp.conditional.kappa": 10.0,
@@ -89,7 +92,7 @@ def _same(ours, theirs) -> bool:
     return ours == theirs
 
 
-R2A = {"R² z̃→z": "probe/r2_affine"}
+R2A = {"R² z̃→z": R2_AFFINE.key}
 CE_TABLE3 = PaperTable("CE Table 3 (supervised)", R2A, [
     *_block("d", _row({"R² z̃→z": 99.8}),
             _row({"R² z̃→z": 97.2}, **{"dgp.dim": 10}),
@@ -106,9 +109,9 @@ CE_TABLE3 = PaperTable("CE Table 3 (supervised)", R2A, [
             _row({"R² z̃→z": 99.6}, drop=NOT_VMF, **NORMAL_S1)),
 ])
 
-DIET_METRICS = {"R²_a z̃→z": "probe/r2_affine", "R²_a w_i→v_c": "probe/head_r2_affine",
-                "R²_o z̃→z": "probe/r2_orthogonal", "R²_o w_i→v_c": "probe/head_r2_orthogonal",
-                "MAE_o z̃→z": "probe/mae_o", "MAE_o w_i→v_c": "probe/head_mae_o", "SV-MAE z̃→z": "probe/sv_mae"}
+DIET_METRICS = {"R²_a z̃→z": R2_AFFINE.key, "R²_a w_i→v_c": HEAD_R2_AFFINE.key,
+                "R²_o z̃→z": R2_ORTHOGONAL.key, "R²_o w_i→v_c": HEAD_R2_ORTHOGONAL.key,
+                "MAE_o z̃→z": MAE_O.key, "MAE_o w_i→v_c": HEAD_MAE_O.key, "SV-MAE z̃→z": SV_MAE.key}
 # MAE_o is the paper's: mean |σ_k − 1/κ| of the no-intercept map z̃ → z (|σ_k − 1| for w_i → v_c), beside its
 # normalised-W values (every row of Tables 2 and 5 prints 0.00 for w_i → v_c). SV-MAE = mean |σ_k/mean(σ) − 1|
 # is our scale-free variant, with no paper value.
@@ -135,8 +138,8 @@ CE_TABLE5 = PaperTable("CE Table 5 (DIET, cluster-vector distribution)", DIET_ME
     *_diet_rows(98.2, 99.2, 0.01, 99.2, 99.8, **{"dgp.cluster_marginal.noise._target_": NORMAL}),
 ])
 
-ANINFONCE_METRICS = {"R²": "probe/r2_affine", "R² high Λ": "probe/r2_affine_high_lambda",
-                     "R² low Λ": "probe/r2_affine_low_lambda", "MCC": "probe/mcc_pearson", "Λ corr": "probe/lambda_corr"}
+ANINFONCE_METRICS = {"R²": R2_AFFINE.key, "R² high Λ": R2_HIGH_LAMBDA.key, "R² low Λ": R2_LOW_LAMBDA.key,
+                     "MCC": MCC_PEARSON.key, "Λ corr": LAMBDA_CORR.key}
 # Not a paper table: the official repository's run logs, each one unseeded run whose probe was fitted and
 # scored on the same samples (in-sample); ours are scored on held-out samples.
 ANINFONCE = PaperTable("AnInfoNCE synthetic (official log: one unseeded run, fitted and scored in-sample; ours held out)",

@@ -9,17 +9,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from idexp.scorers.base import PREFIX  # noqa: E402
+
+HIDDEN = "_" + PREFIX  # the table keeps each metric's values in a hidden column "_<key>"
+
 
 def plot_ablations(table: pd.DataFrame, varied: list[str], out: Path) -> list[Path]:
     """For each swept key: the rows that vary it plus the baseline row (no swept key set), at the values they ran with."""
-    metrics = [c for c in table.columns if c.startswith("_probe/")]
+    metrics = [c for c in table.columns if c.startswith(HIDDEN)]
     paths = []
     for key in varied:
         points = ablation_points(table, varied, key)
         labels = points[f"_x:{key}"].map(lambda value: "base" if pd.isna(value) else str(value))
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         for metric in metrics:
-            ax.plot(labels, points[metric], marker="o", label=metric.removeprefix("_probe/"))
+            ax.plot(labels, points[metric], marker="o", label=metric.removeprefix(HIDDEN))
         ax.set_xlabel(key)
         ax.set_ylabel("score (R², MCC in %)")
         ax.legend(fontsize=7)

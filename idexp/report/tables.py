@@ -7,9 +7,10 @@ import pandas as pd
 
 from idexp.report.collect import Runs
 from idexp.report.paper import PaperTable
+from idexp.scorers.latents import MCC_PEARSON, R2_AFFINE, R2_ORTHOGONAL, SV_MAE
 
-DEFAULT_METRICS = {"R²_a z̃→z": "probe/r2_affine", "R²_o z̃→z": "probe/r2_orthogonal",
-                   "SV-MAE z̃→z": "probe/sv_mae", "MCC": "probe/mcc_pearson"}
+DEFAULT_METRICS = {"R²_a z̃→z": R2_AFFINE.key, "R²_o z̃→z": R2_ORTHOGONAL.key, "SV-MAE z̃→z": SV_MAE.key,
+                   "MCC": MCC_PEARSON.key}
 PERCENT = ("r2", "mcc", "corr")  # printed ×100, as the papers print them
 
 

@@ -11,10 +11,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from idexp.data.cache import chunks
-from idexp.data.factors import Factor
-from idexp.scorers.base import ProbeData, Scorer, fmt
+from idexp.ground_truth import Factor, Learned, ProbeData
+from idexp.scorers.base import BASELINE, N_FIT, N_SCORE, PREFIX, Score, Scorer, fmt
 
-METRICS = (("pearson", "Pearson r"), ("r2", "R²"), ("acc", "accuracy"))
+# per factor (`probe/pearson/<factor>`), the summary's columns in order
+PEARSON = Score("pearson", "Pearson r")
+R2 = Score("r2", "R²")
+ACCURACY = Score("acc", "accuracy")
+PER_FACTOR = (PEARSON, R2, ACCURACY)
+PEARSON_MEAN = Score("pearson_mean", "mean Pearson r over factors")  # the headline: CE paper Table 4's score
 
 
 class FactorScores(Scorer):
@@ -29,22 +34,23 @@ class FactorScores(Scorer):
 
     Every score that cannot be computed comes with a warning in `warnings` naming its cause (a factor that
     is constant or not finite in a split, codes that are constant or not finite), never a bare "-". The
-    probe scores the encoder's codes and then the raw inputs with the same `ProbeData`: `warnings` holds
-    those of the latest `ProbeData` (both calls, each warning once), and says which of the two is at fault.
+    probe scores the encoder's codes and then the raw inputs: `warnings` holds those of both (each warning
+    once), and says which of the two is at fault.
     """
+
+    headline = PEARSON_MEAN
 
     def __init__(self, ridge: float = 1e-6, logistic_max_iter: int = 300, logistic_samples: int = 20000) -> None:
         self.ridge = ridge
         self.logistic_max_iter = logistic_max_iter
         self.logistic_samples = logistic_samples  # the logistic fit is the slow part on wide raw inputs
         self.warnings: list[str] = []
-        self._scored: ProbeData | None = None  # the ProbeData of the latest call: a second call is the baseline
 
-    def scores(self, fit_codes: np.ndarray, score_codes: np.ndarray, data: ProbeData) -> dict:
-        if data is not self._scored:
-            self._scored, self.warnings, inputs = data, [], "the encoder's codes"
+    def scores(self, fit_codes: np.ndarray, score_codes: np.ndarray, data: ProbeData, baseline: bool = False) -> dict:
+        if baseline:
+            inputs = f"the raw inputs (the {PREFIX}{BASELINE} scores)"
         else:
-            inputs = "the raw inputs (the probe/baseline_ scores)"
+            self.warnings, inputs = [], "the encoder's codes"
         splits = {"fit": (len(data.fit.targets), data.fit.name), "score": (len(data.score.targets), data.score.name)}
         names, fit_targets, score_targets, problems = decoded_targets(data.factors, data.fit.targets, data.score.targets,
                                                                       splits)
@@ -56,23 +62,25 @@ class FactorScores(Scorer):
         if not names:
             pass
         elif not (np.isfinite(fit_codes).all() and np.isfinite(score_codes).all()):  # nothing can be scored
-            metrics = {f"{metric}/{name}": float("nan") for name in names for metric in ("pearson", "r2")}
-            metrics |= {f"acc/{factor.name}": float("nan") for _, factor in categorical}
+            metrics = {f"{score.name}/{name}": float("nan") for name in names for score in (PEARSON, R2)}
+            metrics |= {f"{ACCURACY.name}/{factor.name}": float("nan") for _, factor in categorical}
         else:
             predicted, score_z = linear_readout(fit_codes, fit_targets, score_codes, score_targets, self.ridge)
             flat = not (_varying(fit_codes).any() and _varying(score_codes).any())  # codes that say nothing
             for k, name in enumerate(names):
                 constant = flat or not _varying(predicted[:, k])
-                metrics[f"pearson/{name}"] = float("nan") if constant else float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1])
-                metrics[f"r2/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
+                metrics[f"{PEARSON.name}/{name}"] = (float("nan") if constant
+                                                     else float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1]))
+                metrics[f"{R2.name}/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
                 if constant and not any(problem.startswith(inputs) for problem in problems):
                     problems.append(f"the read-out of factor {name} from {inputs} predicts the same value for all "
                                     f"{splits['score'][0]} {splits['score'][1]}: its Pearson r is undefined")
             for k, factor in categorical:
-                metrics[f"acc/{factor.name}"] = self._accuracy(fit_codes, data.fit.targets[:, k], score_codes,
+                metrics[f"{ACCURACY.name}/{factor.name}"] = self._accuracy(fit_codes, data.fit.targets[:, k], score_codes,
                                                                data.score.targets[:, k])
         self.warnings += [problem for problem in problems if problem not in self.warnings]
-        return metrics
+        pearson = [value for name in names if np.isfinite(value := metrics.get(f"{PEARSON.name}/{name}", np.nan))]
+        return metrics | {PEARSON_MEAN.name: float(np.mean(pearson)) if pearson else float("nan")}
 
     def _accuracy(self, fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray) -> float:
         if len(fit_x) > self.logistic_samples:  # a seeded random subset: the fit rows may be in index order
@@ -86,22 +94,24 @@ class FactorScores(Scorer):
             model = LogisticRegression(max_iter=self.logistic_max_iter).fit(scaler.transform(fit_x), fit_y)
         return float(model.score(scaler.transform(score_x), score_y))
 
-    def plot(self, fit_codes, score_codes, data: ProbeData, metrics: dict, path: Path, loss, datamodule) -> None:
+    def plot(self, fit_codes, score_codes, data: ProbeData, metrics: dict, path: Path, learned: Learned) -> None:
         from idexp.plots import plot_factor_bars
 
-        plot_factor_bars(metrics, path)
+        names = PEARSON.factors(metrics)
+        plot_factor_bars(names, [metrics[PEARSON.of(name)] for name in names],
+                         [metrics.get(PEARSON.of(name, baseline=True), np.nan) for name in names], path)
 
     @staticmethod
     def summary(metrics: dict, trained: bool) -> list[str]:
-        names = [key.removeprefix("probe/pearson/") for key in metrics if key.startswith("probe/pearson/")]
+        names = PEARSON.factors(metrics)
         if not names:
             return []
-        n_fit, n_score = int(metrics.get("probe/n_fit", 0)), int(metrics.get("probe/n_score", 0))
+        n_fit, n_score = int(metrics.get(N_FIT.key, 0)), int(metrics.get(N_SCORE.key, 0))
         lines = [f"Factor probe (linear read-out fitted on {n_fit} training images, scored on {n_score} validation images; "
                  f"f: the {'trained' if trained else 'untrained'} encoder, x: the raw input):",
-                 f"  {'factor':18s}" + "".join(f"{label + ' ' + side:>16s}" for _, label in METRICS for side in ("f", "x"))]
+                 f"  {'factor':18s}" + "".join(f"{score.label + ' ' + side:>16s}" for score in PER_FACTOR for side in ("f", "x"))]
         for name in names:
-            cells = [metrics.get(f"probe/{prefix}{metric}/{name}") for metric, _ in METRICS for prefix in ("", "baseline_")]
+            cells = [metrics.get(score.of(name, baseline)) for score in PER_FACTOR for baseline in (False, True)]
             lines.append(f"  {name:18s}" + "".join(f"{fmt(_finite(cell)):>16s}" for cell in cells))
         return lines
 

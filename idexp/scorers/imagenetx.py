@@ -18,7 +18,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from idexp.metrics.logistic import fit_logistic, predict_logistic, principal_axes
-from idexp.scorers.base import ProbeData, Scorer, fmt
+from idexp.ground_truth import Learned, ProbeData
+from idexp.scorers.base import Score, Scorer, fmt
+
+# per factor (`probe/acc/<factor>`)
+ACCURACY = Score("acc", "mean balanced test accuracy over the repetitions (chance 0.5)")
+ACCURACY_SEM = Score("acc_sem", "its standard error over the repetitions")
+PVALUE = Score("pvalue", "one-sample t-test of the repetitions' accuracies against 0.5 (two-sided)")
+POSITIVES = Score("n_positive", "annotated images with the factor")
+# of the probe as a whole
+UNITS = Score("units", "live units scored (mean > 0)")
+REPETITIONS = Score("repetitions", "stratified splits per factor")
+TEST_SIZE = Score("test_size", "test share of each split")
+ACCURACY_MEAN = Score("acc_mean", "mean accuracy over factors")  # the headline
 
 SOLVERS = ("batched", "sklearn")
 # The batched solver's stopping tolerance (scikit-learn's scaling). At the paper's 1e-4, L-BFGS stops a few
@@ -36,6 +48,7 @@ class ImageNetXScores(Scorer):
     `solver="sklearn"` runs the paper's serial loop, to check or time it.
     """
 
+    headline = ACCURACY_MEAN
     baseline = False  # 150,528 raw pixels are no feature set: the input baseline is a model of its own
 
     def __init__(self, repetitions: int = 10, test_size: float = 0.3, seed: int = 42, C: float = 1.0,
@@ -45,9 +58,9 @@ class ImageNetXScores(Scorer):
         self.repetitions, self.test_size, self.seed = repetitions, test_size, seed
         self.C, self.max_iter, self.solver = C, max_iter, solver
 
-    def scores(self, fit_codes: np.ndarray, score_codes, data: ProbeData) -> dict:
+    def scores(self, fit_codes: np.ndarray, score_codes, data: ProbeData, baseline: bool = False) -> dict:
         x, units = standardised_units(fit_codes)
-        metrics = {"units": units, "repetitions": self.repetitions, "test_size": self.test_size}
+        metrics = {UNITS.name: units, REPETITIONS.name: self.repetitions, TEST_SIZE.name: self.test_size}
         device = "cuda" if torch.cuda.is_available() else "cpu"
         # on the principal axes: the same problems, with the Hessian diagonal that the solver preconditions with
         features = principal_axes(torch.as_tensor(x, device=device)) if self.solver == "batched" and units else None
@@ -62,11 +75,12 @@ class ImageNetXScores(Scorer):
                 accuracies = self._sklearn(x, y, splits)
             with warnings.catch_warnings():  # equal accuracies (all 1.0): a zero SEM, t = ±inf or nan; nan: no split
                 warnings.simplefilter("ignore", RuntimeWarning)
-                metrics[f"acc/{factor.name}"] = float(accuracies.mean())
-                metrics[f"acc_sem/{factor.name}"] = float(stats.sem(accuracies))
-                metrics[f"pvalue/{factor.name}"] = float(stats.ttest_1samp(accuracies, 0.5).pvalue)
-            metrics[f"n_positive/{factor.name}"] = int(y.sum())
-        return metrics
+                metrics[f"{ACCURACY.name}/{factor.name}"] = float(accuracies.mean())
+                metrics[f"{ACCURACY_SEM.name}/{factor.name}"] = float(stats.sem(accuracies))
+                metrics[f"{PVALUE.name}/{factor.name}"] = float(stats.ttest_1samp(accuracies, 0.5).pvalue)
+            metrics[f"{POSITIVES.name}/{factor.name}"] = int(y.sum())
+        scored = [value for factor in data.factors if np.isfinite(value := metrics[f"{ACCURACY.name}/{factor.name}"])]
+        return metrics | {ACCURACY_MEAN.name: float(np.mean(scored)) if scored else float("nan")}
 
     def _batched(self, features: torch.Tensor, y: np.ndarray, splits) -> np.ndarray:
         # every repetition's train rows are a subset of one gathered block: one shared pass per product
@@ -89,7 +103,7 @@ class ImageNetXScores(Scorer):
                 accuracies.append(model.fit(x[train], y[train]).score(x[test], y[test]))
         return np.array(accuracies)
 
-    def plot(self, fit_codes, score_codes, data: ProbeData, metrics: dict, path: Path, loss, datamodule) -> None:
+    def plot(self, fit_codes, score_codes, data: ProbeData, metrics: dict, path: Path, learned: Learned) -> None:
         from idexp.plots import plot_imagenetx_bars
 
         results = factor_results(metrics)
@@ -103,24 +117,23 @@ class ImageNetXScores(Scorer):
             return []
         scored = sum(np.isfinite(acc) for acc, _, _ in results.values())
         alpha = 0.05 / max(scored, 1)
-        split = round(100 * (1 - metrics.get("probe/test_size", 0.3)))
-        lines = [f"ImageNet-X probe (balanced logistic regression, {int(metrics.get('probe/repetitions', 0))} "
-                 f"stratified {split}/{100 - split} splits, {int(metrics.get('probe/units', 0))} units of the "
+        split = round(100 * (1 - metrics.get(TEST_SIZE.key, 0.3)))
+        lines = [f"ImageNet-X probe (balanced logistic regression, {int(metrics.get(REPETITIONS.key, 0))} "
+                 f"stratified {split}/{100 - split} splits, {int(metrics.get(UNITS.key, 0))} units of the "
                  f"f: {'trained' if trained else 'untrained'} encoder; * p < 0.05/{scored}):",
                  f"  {'factor':18s}{'positives':>10s}{'accuracy':>18s}{'p-value':>10s}"]
         for name, (acc, sem, pvalue) in results.items():
             star = " *" if pvalue < alpha else ""
             accuracy = f"{fmt(acc)} ± {fmt(sem)}" if np.isfinite(acc) else "-"
-            lines.append(f"  {name:18s}{int(metrics.get(f'probe/n_positive/{name}', 0)):>10d}{accuracy:>18s}"
+            lines.append(f"  {name:18s}{int(metrics.get(POSITIVES.of(name), 0)):>10d}{accuracy:>18s}"
                          f"{(f'{pvalue:.1e}' if np.isfinite(pvalue) else '-'):>10s}{star}")
         return lines
 
 
-def factor_results(metrics: dict, prefix: str = "probe/") -> dict[str, tuple[float, float, float]]:
+def factor_results(metrics: dict) -> dict[str, tuple[float, float, float]]:
     """factor -> (accuracy, SEM, p-value) of recorded metrics, in their order."""
-    names = [key.removeprefix(f"{prefix}acc_sem/") for key in metrics if key.startswith(f"{prefix}acc_sem/")]
-    return {name: tuple(float(metrics.get(f"{prefix}{metric}/{name}", np.nan))
-                         for metric in ("acc", "acc_sem", "pvalue")) for name in names}
+    return {name: tuple(float(metrics.get(score.of(name), np.nan)) for score in (ACCURACY, ACCURACY_SEM, PVALUE))
+            for name in ACCURACY_SEM.factors(metrics)}
 
 
 def standardised_units(codes: np.ndarray) -> tuple[np.ndarray, int]:
