@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from idexp.callbacks import AtomicCheckpointIO, IdentifiabilityProbe
 from idexp.callbacks.last_checkpoint import UnreadableCheckpoint, resume_checkpoint
+from idexp.callbacks.run_check import RunCheck
 from idexp.config import ARGUMENT_ERRORS, ConfigError, building, config_warnings, unread_additions, validate
 from idexp.interrupts import ctrl_c_stops_at_step_end
 from idexp.launchers import missing_launcher_plugin
@@ -116,7 +117,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
             logger.finalize("success")
     if rank_zero_only.rank != 0:
         return probe.metrics
-    late = [w for c in callbacks.values() for w in getattr(c, "warnings", [])] if trains else []
+    late = [w for c in callbacks.values() if isinstance(c, RunCheck) for w in c.warnings] if trains else []
     late += probe.data_warnings  # a score left undefined is said, trained or not
     for warning in late:
         log.warning(warning)

@@ -6,10 +6,12 @@ import logging
 import lightning as L
 import torch
 
+from idexp.callbacks.run_check import RunCheck
+
 log = logging.getLogger("idexp")
 
 
-class LossFallCheck(L.Callback):
+class LossFallCheck(RunCheck):
     """After `warmup_steps`, compares the mean loss of the last `window` steps with that of the first `window`.
 
     If it has not fallen by `min_drop` (relative), the learning rate is usually far off (too large:
@@ -20,10 +22,10 @@ class LossFallCheck(L.Callback):
     def __init__(self, warmup_steps: int = 500, window: int = 20, min_drop: float = 0.01) -> None:
         if not 0 < window <= warmup_steps // 2:
             raise ValueError(f"window={window} must be positive and at most half of warmup_steps={warmup_steps}")
+        super().__init__()
         self.warmup_steps, self.window, self.min_drop = warmup_steps, window, min_drop
         self.first: list[torch.Tensor] = []
         self.last: list[torch.Tensor] = []
-        self.warnings: list[str] = []
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
         step = trainer.global_step  # steps taken so far, this one included

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from idexp.callbacks.run_check import RunCheck
 from idexp.config import PROBE_FIT_PER_PARAMETER
 from idexp.ground_truth import ProbeSplit
 from idexp.scorers import LatentScores, Scorer
@@ -21,7 +22,7 @@ from idexp.scorers.base import BASELINE, HEADLINE, N_FIT, N_SCORE, PREFIX, SECON
 log = logging.getLogger(__name__)
 
 
-class IdentifiabilityProbe(L.Callback):
+class IdentifiabilityProbe(RunCheck):
     """After training, fits linear probes from the encoder's codes to the data's ground truth and scores them.
 
     Runs once in `on_train_end` on rank zero. The datamodule says what to fit on and what to score on
@@ -45,8 +46,8 @@ class IdentifiabilityProbe(L.Callback):
         self.train_fraction = train_fraction
         self.output_dir = Path(output_dir) if output_dir else None
         self.feature_cache = Path(feature_cache) if feature_cache else None
+        super().__init__()  # its `warnings` are about training (meaningful for a trained encoder only)
         self.metrics: dict = {}
-        self.warnings: list[str] = []       # about training (meaningful for a trained encoder only)
         self.data_warnings: list[str] = []  # about what was scored: undefined scores and their causes
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
