@@ -20,7 +20,8 @@ class IdentifiabilityModule(L.LightningModule):
     at the optimizer's learning rate, the loss's parameters at `loss.lr` when it sets one
     (AnInfoNCE learns Λ with its own rate). `scheduler`, when given, is a partial of a
     torch learning-rate scheduler, stepped after every training step; a cosine schedule with
-    `T_max: null` spans the whole run (an epoch-bounded run knows its steps only once it has data).
+    `T_max: null`, or -1 (the default `${trainer.max_steps}` of a run bounded by epochs), spans the whole
+    run (an epoch-bounded run knows its steps only once it has data).
     """
 
     def __init__(self, encoder: nn.Module, loss: nn.Module, optimizer: Callable,
@@ -66,6 +67,6 @@ class IdentifiabilityModule(L.LightningModule):
         if self.scheduler is None:
             return optimizer
         scheduler = self.scheduler
-        if isinstance(scheduler, functools.partial) and "T_max" in scheduler.keywords and scheduler.keywords["T_max"] is None:
+        if isinstance(scheduler, functools.partial) and scheduler.keywords.get("T_max", 0) in (None, -1):
             scheduler = functools.partial(scheduler, T_max=int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler(optimizer), "interval": "step"}}

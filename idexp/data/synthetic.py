@@ -10,6 +10,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from idexp.config import ConfigError
+from idexp.dgp.sampling import SamplingError
 from idexp.ground_truth import ProbeData, ProbeSplit, latent_factors
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,16 @@ class SyntheticDataModule(L.LightningDataModule):
     def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, input_dim: int | None = None,
                  latent_dim: int | None = None, n_classes: int | None = None, n_instances: int | None = None) -> None:
         super().__init__()
-        # the sizes other components read from the dataset config must be the DGP's own
-        for key, size, source, value in (("input_dim", input_dim, "dim", dgp.dim), ("latent_dim", latent_dim, "dim", dgp.dim),
+        # the sizes other components read from the dataset config must be the DGP's own; an observation x has
+        # the latents' size unless the DGP says otherwise (an `input_dim` attribute: x in R^D, z in R^d)
+        observed = ("input_dim", dgp.input_dim) if hasattr(dgp, "input_dim") else ("dim", dgp.dim)
+        for key, size, source, value in (("input_dim", input_dim, *observed), ("latent_dim", latent_dim, "dim", dgp.dim),
                                          ("n_classes", n_classes, "n_clusters", getattr(dgp, "n_clusters", None)),
                                          ("n_instances", n_instances, "n_instances", getattr(dgp, "n_instances", None))):
             if size is not None and size != value:
                 raise ValueError(f"dataset.{key}={size}, but the DGP has {source}={value}; drop the dataset.{key} "
                                  f"override (it follows dgp.{source})")
         _check_sampling(dgp)
-        log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in dgp.truth().facts.values()])
         self.dgp = dgp
         self.n_classes = n_classes
         self.batch_size = batch_size
@@ -86,9 +89,10 @@ class SyntheticDataModule(L.LightningDataModule):
 
 
 def _check_sampling(dgp: nn.Module) -> None:
-    """A DGP whose values cannot make a batch (noise far wider than its box) is refused before any training."""
+    """A DGP whose values cannot make a batch (noise far wider than its box) is refused before any training.
+    Any other error of `sample` is a fault of the DGP's code, and keeps its traceback."""
     try:
         dgp.sample(1024, generator=torch.Generator().manual_seed(0))
-    except RuntimeError as error:
-        raise ValueError(f"{error} Fix: correct the dgp.* values, e.g. a dgp.conditional.scale well below the size of "
-                         "the latent space") from None
+    except SamplingError as error:
+        raise ConfigError(f"dgp: {error} Fix: correct the dgp.* values, e.g. a dgp.conditional.scale well below the "
+                          "size of the latent space.") from None

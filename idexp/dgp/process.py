@@ -35,6 +35,7 @@ class _SeededDGP(nn.Module):
         if mixing.dim != space.dim:
             raise ValueError(f"mixing has dim {mixing.dim}, the latent space has dim {space.dim}")
         self.space, self.conditional, self.mixing, self.seed = space, conditional, mixing, seed
+        log.info("mixing g: condition numbers per layer %s", [round(c, 2) for c in mixing.condition_numbers])
         self._training_generators: dict[torch.device, torch.Generator] = {}
 
     @property

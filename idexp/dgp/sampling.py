@@ -17,6 +17,10 @@ MAX_REJECTION_ROUNDS = 1000
 MAX_CANDIDATES_PER_ROUND = 2**20
 
 
+class SamplingError(RuntimeError):
+    """The DGP's values leave (almost) nothing to accept: a batch cannot be made (noise far wider than its box)."""
+
+
 def standard_gamma(
     concentration: float, shape: tuple[int, ...], generator: torch.Generator
 ) -> Tensor:
@@ -59,7 +63,7 @@ def sample_by_rejection(propose: Proposal, n_rows: int, device: torch.device) ->
             return result
         n_proposed, n_accepted = n_proposed + accepted.numel(), n_accepted + int(accepted.sum())
         copies = _copies_needed(n_accepted / n_proposed, len(pending))
-    raise RuntimeError(f"rejection sampling did not finish in {MAX_REJECTION_ROUNDS} rounds")
+    raise SamplingError(f"rejection sampling did not finish in {MAX_REJECTION_ROUNDS} rounds")
 
 
 def _copies_needed(acceptance_rate: float, n_pending: int) -> int:

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from idexp.dgp.sampling import SamplingError
+
 NoiseSampler = Callable[[tuple[int, ...]], Tensor]
 """Draws i.i.d. noise of a given shape (on the device of its generator)."""
 
@@ -84,7 +86,7 @@ class Box:
             if n_outside == 0:
                 return x
             x[outside] = mean[outside] + noise((n_outside,))
-        raise RuntimeError(
+        raise SamplingError(
             f"{self}: samples still outside after {MAX_RESAMPLING_ROUNDS} resampling rounds; "
             "is the mean inside the box and the noise scale comparable to the box size?"
         )

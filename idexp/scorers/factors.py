@@ -57,7 +57,7 @@ class FactorScores(Scorer):
         problems += _code_problems(inputs, {"fit": fit_codes, "score": score_codes}, splits)
         metrics = {}
         categorical = [(k, factor) for k, factor in enumerate(data.factors)  # a fit split of one class fits nothing
-                       if factor.kind in ("categorical", "binary") and factor.size > 1
+                       if factor.kind in ("categorical", "binary") and factor.size != 1
                        and _undefined("", data.fit.targets[:, k], splits["fit"], "fit") is None]
         if not names:
             pass
@@ -83,6 +83,9 @@ class FactorScores(Scorer):
         return metrics | {PEARSON_MEAN.name: float(np.mean(pearson)) if pearson else float("nan")}
 
     def _accuracy(self, fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray) -> float:
+        # the targets are the classes' values (0.25, 0.5, ...): classify their indices, whatever the values
+        classes = np.unique(np.concatenate([fit_y, score_y]), return_inverse=True)[1].reshape(-1)
+        fit_y, score_y = classes[: len(fit_y)], classes[len(fit_y):]
         if len(fit_x) > self.logistic_samples:  # a seeded random subset: the fit rows may be in index order
             rows = np.sort(np.random.default_rng(0).choice(len(fit_x), self.logistic_samples, replace=False))
             fit_x, fit_y = fit_x[rows], fit_y[rows]
@@ -122,7 +125,8 @@ def _finite(value):
 
 def decoded_targets(factors: tuple[Factor, ...], fit: np.ndarray, score: np.ndarray,
                     splits: dict[str, tuple[int, str]] | None = None) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
-    """The columns a linear read-out decodes: every factor with more than one value, periodic ones as (sin, cos);
+    """The columns a linear read-out decodes: every factor not declared with a single value (a factor may list no
+    values, as a continuous one drawn from a range), periodic ones as (sin, cos);
     and why any other column cannot be decoded. `splits` names the splits in those messages: {"fit": (n,
     "training images"), "score": (n, "validation images")}.
 
@@ -133,7 +137,7 @@ def decoded_targets(factors: tuple[Factor, ...], fit: np.ndarray, score: np.ndar
     categorical = {factor.name for factor in factors if factor.kind in ("categorical", "binary")}
     columns = []
     for k, factor in enumerate(factors):
-        if factor.size < 2:
+        if factor.size == 1:
             continue
         if factor.kind == "periodic":
             columns += [(f"{factor.name}_{name}", f"factor {factor.name}'s {word}", wave(fit[:, k]), wave(score[:, k]))
