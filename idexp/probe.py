@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from idexp.config import ConfigError, validate
 from idexp.results import RESULTS_FILE, as_recorded, existing_record
-from idexp.train import build, format_summary
+from idexp.train import build, configured_scorers, format_summary
 
 
 def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fraction: float | None = None) -> dict:
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_summary(metrics, out))
+    scorers = configured_scorers(OmegaConf.create(existing_record(args.run_dir)["config"]))
+    print(format_summary(metrics, out, scorers=scorers))
     return 0
 
 

@@ -6,6 +6,7 @@ import logging
 import shutil
 import sys
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from warnings import filterwarnings
 
@@ -30,7 +31,7 @@ from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
 from idexp.results import RunRecord, existing_record
 from idexp.run_lock import FolderInUse, hold, held, is_launching_rank, release
-from idexp.scorers import SCORERS, headline
+from idexp.scorers import SCORERS, Scorer, headline
 
 log = logging.getLogger("idexp")
 
@@ -235,9 +236,10 @@ def discard_new_run_dir(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-def format_summary(metrics: dict, run_dir: Path, warnings: list[str] = (), trained: bool = True) -> str:
+def format_summary(metrics: dict, run_dir: Path, warnings: list[str] = (), trained: bool = True,
+                   scorers: Iterable[type[Scorer]] = SCORERS) -> str:
     """Each scorer's table of the recorded metrics, the warnings, then where the run and its W&B run are."""
-    lines = [line for scorer in SCORERS for line in scorer.summary(metrics, trained)]
+    lines = [line for scorer in scorers for line in scorer.summary(metrics, trained)]
     lines += [f"Warning: {warning}" for warning in warnings]
     if wandb_runs := sorted((run_dir / "wandb").glob("*run-*")):
         run = wandb_runs[-1].resolve()
@@ -286,8 +288,16 @@ def run(cfg: DictConfig) -> float | None:
     if rank_zero_only.rank != 0:
         return None
     warnings = (existing_record(run_dir) or {}).get("warnings", [])
-    print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True)), flush=True)
+    print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True), scorers=configured_scorers(cfg)),
+          flush=True)
     return headline(metrics)
+
+
+def configured_scorers(cfg: DictConfig) -> list[type[Scorer]]:
+    """The classes of the run's scorers (the `probe` group: a user's own included), whose tables the summary prints."""
+    with contextlib.suppress(Exception):  # a config from before the probe group: the packaged scorers
+        return [type(node) for node in instantiate(cfg.probe).values() if isinstance(node, Scorer)]
+    return list(SCORERS)
 
 
 def _failure_kind(error: Exception, run_dir: Path) -> str:
