@@ -1,0 +1,35 @@
+"""Run folders made by the last release (before the ground-truth contract, commit dacfac1) are still recognised.
+
+`fixtures/release_dacfac1/` holds what that release wrote (`.hydra/`, `results.json`) for a two-job sweep and a
+dSprites run; relaunching the same commands with this version must find them complete and skip them,
+leaving them as they are, rather than train again or refuse the folder as another configuration.
+"""
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+RELEASE = Path(__file__).parent / "fixtures" / "release_dacfac1"
+SWEEP = ["-m", "seed=0,1", "trainer.max_steps=30", "logger=csv", "callbacks.probe.n_samples=512",
+         "dataset.batch_size=64", "model.hidden=[32,32]"]
+DSPRITES = ["dataset=dsprites", "trainer.max_epochs=1", "dataset.subset=0.02", "callbacks.loss_check=null", "logger=csv"]
+
+
+def test_a_sweep_and_an_image_run_of_the_last_release_are_skipped_as_complete(tmp_path):
+    shutil.copytree(RELEASE, tmp_path / "release")  # moved since it was made: recognised all the same
+    sweep, image = tmp_path / "release" / "sweep", tmp_path / "release" / "dsprites"
+    before = {path: path.read_text() for path in (tmp_path / "release").rglob("results.json")}
+
+    relaunched = run_cli([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert relaunched.returncode == 0, relaunched.stderr[-2000:]
+    for job in ("0", "1"):
+        assert f"{sweep / job} already holds a completed run of this configuration; skipping it" in relaunched.stdout
+    recorded = json.loads((sweep / "0" / "results.json").read_text())["metrics"]
+    assert f"{recorded['probe/r2_affine']:.4f}" in relaunched.stdout  # its summary, from the old record
+
+    relaunched = run_cli([*DSPRITES, f"hydra.run.dir={image}"], tmp_path)
+    assert relaunched.returncode == 0, relaunched.stderr[-2000:]
+    assert f"{image} already holds a completed run of this configuration; skipping it" in relaunched.stdout
+    assert "Factor probe" in relaunched.stdout
+    assert {path: path.read_text() for path in before} == before  # left as they were
