@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from idexp.errors import ConfigError
 from idexp.scorers.base import ProbeData, ProbeSplit
 
 
@@ -19,11 +20,19 @@ class SyntheticDataModule(L.LightningDataModule):
     different data and a single-device run is reproducible from `seed`.
     """
 
-    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, n_classes: int | None = None) -> None:
+    epochs = False  # an endless stream: a run's length is trainer.max_steps
+
+    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, n_classes: int | None = None,
+                 n_instances: int | None = None, latent_dim: int | None = None, input_dim: int | None = None) -> None:
         super().__init__()
-        if n_classes is not None and n_classes != getattr(dgp, "n_clusters", None):
-            raise ValueError(f"n_classes={n_classes}, but the DGP has {getattr(dgp, 'n_clusters', 'no')} clusters; "
-                             "drop the dataset.n_classes override (it follows dgp.n_clusters)")
+        # the sizes the config declares (model and loss configs read them), each following a DGP attribute
+        for key, value, attribute in (("n_classes", n_classes, "n_clusters"), ("n_instances", n_instances, "n_instances"),
+                                      ("latent_dim", latent_dim, "dim"), ("input_dim", input_dim, "dim")):
+            actual = getattr(dgp, attribute, None)
+            if value is not None and value != actual:
+                has = f"has {attribute}={actual}" if actual is not None else f"has no {attribute}"
+                raise ConfigError(f"dataset.{key}={value}, but the DGP {has}. "
+                                  f"Fix: drop the dataset.{key} override (it follows dgp.{attribute}).")
         self.dgp = dgp
         self.n_classes = n_classes
         self.batch_size = batch_size
