@@ -1,27 +1,28 @@
-"""Start-up validation: every impossible value stops the run before any work, naming key, value and fix.
+"""Start-up validation of what no single component owns, and the messages of the checks components make.
 
-Hydra already rejects unknown groups (`loss=infonse`) and unknown keys (`dgp.dimm=5`) at
-composition time. What it cannot know is which *values* make sense and which groups fit
-together; that is checked here, on the composed config, before anything is instantiated.
-Constructor checks (ValueError/TypeError raised while building a component) are turned into the
-same kind of message by `building`. A single run is validated by `idexp.preflight` before Hydra makes
-its folder; each sweep job again inside the job.
+Hydra already rejects unknown groups (`loss=infonse`) and unknown keys (`dgp.dimm=5`) at composition time.
+A value one component takes is checked by that component's constructor (a conditional's kappa in idexp/dgp/,
+a dataset's path in idexp/data/, the probe's sizes in IdentifiabilityProbe); `building` turns what it raises
+into a ConfigError naming the key the user types. `validate` checks the rest on the composed config: the run
+itself (seeds, length, trainer, batch size, widths) and whether the groups fit together (the loss and the data).
+A single run is validated by `idexp.preflight` before Hydra makes its folder, each sweep job again inside the
+job; a constructor refuses a value when the job builds it, and `idexp.train` then discards the new folder.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import inspect
 import math
 import re
 from collections.abc import Iterator
 
-from hydra.utils import get_class
+from hydra.utils import get_class, get_object
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-
-class ConfigError(ValueError):
-    """A user-facing configuration mistake; the message names the key, the value and the fix."""
+from idexp.errors import ConfigError  # defined below the components, which must not import this module
 
 
 def _get(cfg: DictConfig, key: str):
@@ -40,6 +41,12 @@ def _positive(cfg: DictConfig, key: str, fix: str) -> None:
                  f"{key}={value} must be a positive finite number. Fix: {fix}.")
 
 
+# Settings that must be positive where set, and an example of each.
+POSITIVE = (("optimizer.lr", "e.g. optimizer.lr=1e-3"), ("loss.lr", "e.g. loss.lr=1e-2, or null for the encoder's rate"),
+            ("loss.temperature", "e.g. loss.temperature=0.1"),
+            ("trainer.log_every_n_steps", "e.g. trainer.log_every_n_steps=50"))
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible or incompatible setting in `cfg`."""
     unresolvable = _resolution_error(cfg)
@@ -48,19 +55,6 @@ def validate(cfg: DictConfig) -> None:
     _validate_seeds(cfg)
     _require(isinstance(_get(cfg, "train"), bool) or _get(cfg, "train") is None,
              f"train={_get(cfg, 'train')!r} must be true or false. Fix: train=false to only probe, train=true to train.")
-    if _get(cfg, "dgp") is not None:
-        dim = _get(cfg, "dgp.dim")
-        _require(isinstance(dim, int) and dim >= 2,
-                 f"dgp.dim={dim} is impossible: latents live on the sphere S^(d-1) or a d-box and need d >= 2. "
-                 "Fix: set dgp.dim=2 or more (the papers use 5 or 10).")
-        _validate_conditional(cfg, dim)
-        _validate_clusters(cfg)
-        _validate_probe(cfg, dim)
-        steps = _get(cfg, "trainer.max_steps")
-        _require(isinstance(steps, int) and steps > 0,  # a DGP's stream of batches has no epochs
-                 f"trainer.max_steps={steps} must be a positive number of optimisation steps. Fix: e.g. trainer.max_steps=3000.")
-    else:
-        _validate_dataset(cfg)
     _validate_loss(cfg)
     batch = _get(cfg, "dataset.batch_size")
     _require(isinstance(batch, int) and not isinstance(batch, bool),
@@ -69,9 +63,8 @@ def validate(cfg: DictConfig) -> None:
              f"dataset.batch_size={batch} leaves no negatives or statistics. "
              "Fix: set dataset.batch_size=2 or more.")
     _validate_length(cfg)
-    _positive(cfg, "optimizer.lr", "e.g. optimizer.lr=1e-3")
-    _positive(cfg, "loss.lr", "e.g. loss.lr=1e-2, or null for the encoder's rate")
-    _positive(cfg, "trainer.log_every_n_steps", "e.g. trainer.log_every_n_steps=50")
+    for key, fix in POSITIVE:
+        _positive(cfg, key, fix)
     _validate_trainer(cfg)
     _validate_widths(cfg)
     if unresolvable is not None:  # after the checks that explain a missing value better
@@ -117,66 +110,19 @@ def _raw(cfg: DictConfig, key: str) -> str:
 
 
 def _validate_length(cfg: DictConfig) -> None:
-    """Training ends after trainer.max_steps steps or trainer.max_epochs epochs (-1: that one sets no end)."""
+    """Training ends after trainer.max_steps steps or trainer.max_epochs epochs (-1: that one sets no end);
+    data without epochs (a datamodule declaring `epochs = False`, an endless stream) end by steps only."""
     steps, epochs = _get(cfg, "trainer.max_steps"), _get(cfg, "trainer.max_epochs")
+    has_epochs = _declared(cfg, "epochs", True)
+    example = "trainer.max_epochs=10" if has_epochs else "trainer.max_steps=3000"
+    _require(has_epochs or (isinstance(steps, int) and steps > 0),
+             f"trainer.max_steps={steps} must be a positive number of optimisation steps: dataset={_choice('dataset')} "
+             f"is a stream without epochs. Fix: e.g. {example}.")
     for key, value in (("trainer.max_steps", steps), ("trainer.max_epochs", epochs)):
         _require(value is None or (isinstance(value, int) and (value > 0 or value == -1)),
-                 f"{key}={value} must be a positive number (or -1 for no limit). Fix: e.g. {_length_example(cfg)}.")
+                 f"{key}={value} must be a positive number (or -1 for no limit). Fix: e.g. {example}.")
     _require((steps or -1) > 0 or (epochs or -1) > 0,
-             f"trainer.max_steps={steps} and trainer.max_epochs={epochs} set no end to training. "
-             f"Fix: e.g. {_length_example(cfg)}.")
-
-
-def _length_example(cfg: DictConfig) -> str:
-    """A length that fits the run: a DGP's stream has only steps, a dataset is trained for epochs."""
-    return "trainer.max_steps=3000" if _get(cfg, "dgp") is not None else "trainer.max_epochs=10"
-
-
-def _validate_dataset(cfg: DictConfig) -> None:
-    """An image dataset (dgp=null): its file, split, subset and probe sizes, before anything is read."""
-    path, name = _get(cfg, "dataset.path"), _get(cfg, "dataset.name")
-    _require(path is not None or name == "dsprites",
-             f"dataset.path is not set, and {name} has no procedural clone. Fix: dataset.path=<the {name} file or folder> "
-             "(the README's dataset table says what it holds).")
-    if path is not None:
-        from pathlib import Path
-
-        _require(Path(str(path)).expanduser().exists(),
-                 f"dataset.path={path} does not exist. Fix: point dataset.path at the {_get(cfg, 'dataset.name')} "
-                 "file or folder (the README's dataset table says where to get it)"
-                 + (", or omit dataset.path for the procedural dSprites clone." if _get(cfg, "dataset.name") == "dsprites" else "."))
-    subset = _get(cfg, "dataset.subset")
-    _require(subset is None or (isinstance(subset, (int, float)) and 0 < subset <= 1),
-             f"dataset.subset={subset} must be a fraction in (0, 1]. Fix: e.g. dataset.subset=0.1 for a tenth.")
-    split = _get(cfg, "dataset.split")
-    if split is not None:
-        values = list(split)
-        _require(len(values) == 3 and all(isinstance(v, (int, float)) and v > 0 for v in values) and abs(sum(values) - 1) < 1e-6,
-                 f"dataset.split={values} must be three positive train/val/test fractions summing to 1. Fix: dataset.split=[0.8,0.1,0.1].")
-    factors, target = _get(cfg, "dataset.factors"), _get(cfg, "dataset.target")
-    if factors is not None:
-        _require(target in factors, f"dataset.target={target!r} is not a factor of this dataset. "
-                                    f"Fix: dataset.target=<one of {', '.join(factors)}>.")
-    for key in ("dataset.probe_fit", "dataset.probe_score"):
-        value = _get(cfg, key)
-        _require(value is None or (isinstance(value, int) and value >= 10),
-                 f"{key}={value} must be at least 10 images. Fix: e.g. {key}=20000.")
-
-
-def _validate_probe(cfg: DictConfig, dim: int) -> None:
-    key = "callbacks.probe"
-    fraction, samples = _get(cfg, f"{key}.train_fraction"), _get(cfg, f"{key}.n_samples")
-    if fraction is None and samples is None:
-        return
-    _require(isinstance(fraction, (int, float)) and 0 < fraction < 1,
-             f"{key}.train_fraction={fraction} must lie strictly between 0 and 1: the probes are fitted on that share "
-             f"of the samples and scored on the rest. Fix: {key}.train_fraction=0.5 (the default).")
-    _positive(cfg, f"{key}.n_samples", f"e.g. {key}.n_samples=8192")
-    needed = max(10, dim + 2)  # an affine fit in d dimensions needs more than d + 1 points
-    fit = int(samples * fraction)
-    _require(min(fit, samples - fit) >= needed,
-             f"{key}.n_samples={samples} with train_fraction={fraction} fits the probes on {fit} samples and scores "
-             f"them on {samples - fit}; each part needs at least {needed}. Fix: {key}.n_samples=8192 (the default).")
+             f"trainer.max_steps={steps} and trainer.max_epochs={epochs} set no end to training. Fix: e.g. {example}.")
 
 
 def _validate_trainer(cfg: DictConfig) -> None:
@@ -228,51 +174,13 @@ def _validate_widths(cfg: DictConfig) -> None:
              "Fix: positive widths, e.g. model.hidden=[256,256,256] ([] for no hidden layer).")
 
 
-SPHERE_ONLY = ("idexp.dgp.VonMisesFisher", "idexp.dgp.AnisotropicNormal")
+# A loss head's size and the dataset key that says how many target values the data provide.
+HEAD_SIZES = (("loss.n_classes", "dataset.n_classes"), ("loss.n_instances", "dataset.n_instances"))
 
-
-def _validate_conditional(cfg: DictConfig, dim: int) -> None:
-    key = "dgp.conditional"
-    on_box = str(_get(cfg, "dgp.space._target_")).endswith("Box")
-    _require(not (on_box and _get(cfg, f"{key}._target_") in SPHERE_ONLY),
-             f"{key}._target_={_get(cfg, f'{key}._target_')} is defined on the sphere only, but dgp=box. "
-             "Fix: use dgp=sphere, or a box conditional: dgp/conditional=normal, laplace or gennorm "
-             "(loss=aninfonce selects the anisotropic conditional; add dgp/conditional=normal).")
-    _positive(cfg, f"{key}.kappa", f"set {key}.kappa to a positive concentration, e.g. {key}.kappa=10")
-    _positive(cfg, f"{key}.scale", f"set {key}.scale to a positive noise scale, e.g. {key}.scale=0.1")
-    _positive(cfg, f"{key}.bound", f"set {key}.bound to a positive truncation, e.g. {key}.bound=2")
-    _positive(cfg, f"{key}.beta", f"set {key}.beta to a positive shape, e.g. {key}.beta=2 (normal) or 1 (Laplace)")
-    _positive(cfg, f"{key}.threshold", f"set {key}.threshold to a positive tolerance or null for no rejection")
-    lambdas = _get(cfg, f"{key}.lambdas")
-    if lambdas is None:
-        return
-    if isinstance(lambdas, str):
-        _require(lambdas in ("bimodal", "linspace"),
-                 f"{key}.lambdas={lambdas!r} is unknown. Fix: use 'bimodal', 'linspace' or a list of {dim} positive numbers.")
-        return
-    values = list(lambdas)
-    _require(len(values) == dim,
-             f"{key}.lambdas has {len(values)} entries but dgp.dim={dim}: Λ is one concentration per latent. "
-             f"Fix: give {dim} values, e.g. {key}.lambdas=[{','.join(['10'] * dim)}], or use 'bimodal'/'linspace'.")
-    _require(all(isinstance(v, (int, float)) and v > 0 for v in values),
-             f"{key}.lambdas={values} must all be positive concentrations. Fix: replace the non-positive entries.")
-
-
-def _validate_clusters(cfg: DictConfig) -> None:
-    clusters, instances = _get(cfg, "dgp.n_clusters"), _get(cfg, "dgp.n_instances")
-    if clusters is None:
-        return
-    _require(isinstance(clusters, int) and clusters >= 2,
-             f"dgp.n_clusters={clusters} must be at least 2 classes. Fix: e.g. dgp.n_clusters=100.")
-    # fewer instances than clusters is allowed: the CE paper's code runs Table 3's |C| = 10⁴ row with N = 10³
-    _require(isinstance(instances, int) and instances >= 2,
-             f"dgp.n_instances={instances} must be at least 2 (instance i belongs to cluster i mod |C|). "
-             f"Fix: e.g. dgp.n_instances=1000.")
-
-
-# A loss head's size and the setting that fixes how many target values the data provide.
-HEAD_SIZES = (("loss.n_classes", "dgp.n_clusters"), ("loss.n_instances", "dgp.n_instances"),
-              ("loss.n_classes", "dataset.n_classes"))
+# Where a datamodule's batches depend on its DGP (no `batch_keys`): a batch key a loss may need, the dataset key
+# that is null when the data lack it, what it is, and the choice that provides it.
+BATCH_SOURCES = {"label": ("dataset.n_classes", "class labels", "dgp=clusters"),
+                 "instance": ("dataset.n_instances", "instance indices", "dgp=clusters")}
 
 
 def _validate_loss(cfg: DictConfig) -> None:
@@ -285,29 +193,27 @@ def _validate_loss(cfg: DictConfig) -> None:
         size, provided = _get(cfg, head), _get(cfg, source)
         _require(size is None or provided is None or size == provided,
                  f"{head}={size}, but the data provide {provided} values ({source}={provided}): the head needs one row "
-                 f"per value. Fix: drop the {head} override (it follows {source}), or set {source}={size}.")
-    provides = _dataset_batch_keys(cfg)
-    if provides is not None and not requires <= provides:
+                 f"per value. Fix: drop the {head} override (it follows {source}), "
+                 f"or set {_source_key(cfg, source)}={size}.")
+    provides = _declared(cfg, "batch_keys")
+    if provides is not None and not requires <= set(provides):
         raise ConfigError(
-            f"loss._target_={target} needs the batch keys {', '.join(sorted(requires - provides))}, which "
+            f"loss._target_={target} needs the batch keys {', '.join(sorted(requires - set(provides)))}, which "
             f"dataset={_choice('dataset')} does not provide (its batches hold {', '.join(sorted(provides))}). "
             "Fix: loss=ce (a classifier of dataset.target).")
-    needs_clusters = requires & {"label", "instance"}
-    if needs_clusters and provides is None and _get(cfg, "dgp.n_clusters") is None:
-        raise ConfigError(
-            f"loss._target_={target} needs {'class labels' if 'label' in requires else 'instance indices'}, "
-            f"which only a cluster DGP provides, but dgp.n_clusters is not set (dgp={_choice('dgp')}). "
-            "Fix: add dgp=clusters.")
-    _positive(cfg, "loss.temperature", "e.g. loss.temperature=0.1")
+    if provides is None:  # batches that depend on the DGP: the dataset's sizes say what they hold
+        for key in sorted(requires & BATCH_SOURCES.keys()):
+            source, what, fix = BATCH_SOURCES[key]
+            _require(_get(cfg, source) is not None, f"loss._target_={target} needs {what}, which these data do not "
+                                                    f"provide ({source} is null). Fix: add {fix}.")
 
 
-def _dataset_batch_keys(cfg: DictConfig) -> set[str] | None:
-    """What the dataset's batches hold, when its datamodule declares it (None: it depends on the DGP)."""
+def _declared(cfg: DictConfig, name: str, default=None):
+    """What the dataset's datamodule class declares (`batch_keys`, `epochs`), or `default`."""
     try:
-        keys = getattr(get_class(_get(cfg, "dataset._target_")), "batch_keys", None)
+        return getattr(get_class(_get(cfg, "dataset._target_")), name, default)
     except Exception:
-        return None
-    return set(keys) if keys is not None else None
+        return default
 
 
 # Below these, a run completes but its numbers mean little; the warning names the cause.
@@ -323,7 +229,7 @@ def config_warnings(cfg: DictConfig) -> list[str]:
         warnings.append(f"dataset.batch_size={batch} leaves each sample only {batch - 1} other{'s' * (batch > 2)} in its "
                         "batch as negatives (contrastive losses) or for the normalisation statistics: the run learns little. "
                         "Fix: dataset.batch_size=256 or more (the papers use 1000-6144).")
-    dim, samples = _get(cfg, "dgp.dim"), _get(cfg, "callbacks.probe.n_samples")
+    dim, samples = _get(cfg, "dataset.latent_dim"), _get(cfg, "callbacks.probe.n_samples")
     fraction = _get(cfg, "callbacks.probe.train_fraction")
     if isinstance(dim, int) and isinstance(samples, int) and isinstance(fraction, (int, float)):
         fit = int(samples * fraction)
@@ -366,17 +272,67 @@ ARGUMENT_ERRORS = (ValueError, TypeError, MisconfigurationException)
 
 @contextlib.contextmanager
 def building(key: str) -> Iterator[None]:
-    """Turn a component's own argument check into a ConfigError that names its config key."""
+    """Turn what a component raises for a value it cannot use into a ConfigError naming the key the user types.
+
+    A ConfigError passes as it is. Hydra's wrapper names the node that was being built (`full_key:`, else it is
+    `key`); a message with its own `Fix:` names the component's arguments as `name=value`, written here as that
+    node's keys; an argument the component does not take is named with those it does. Any other message gets
+    the node's key and a generic fix."""
+    # as written: building a node resolves, in place, the nodes it interpolates (a DGP at dataset.dgp: ${dgp})
+    written = copy.deepcopy(_job_config())
     try:
         yield
     except ConfigError:
         raise
-    except ARGUMENT_ERRORS as error:
-        raise ConfigError(f"{key}: {error}. Fix: correct the {key}.* values (see `python train.py --cfg job`).") from None
     except Exception as error:  # Hydra wraps constructor errors in InstantiationException
-        cause = error.__cause__ or error
+        cause = error if isinstance(error, ARGUMENT_ERRORS) else error.__cause__
         if isinstance(cause, ConfigError):  # the component's own message already names key, value and fix
             raise cause from None
-        if isinstance(cause, ARGUMENT_ERRORS):
-            raise ConfigError(f"{key}: {cause}. Fix: correct the {key}.* values (see `python train.py --cfg job`).") from None
-        raise
+        if not isinstance(cause, ARGUMENT_ERRORS):
+            raise
+        raise ConfigError(_keyed(key, str(error), str(cause), written)) from None
+
+
+def _keyed(key: str, wrapper: str, message: str, cfg: DictConfig | None) -> str:
+    """`message` with the arguments it names written as config keys, followed back through interpolations in `cfg`
+    to the key that is set (dgp.space.dim is `${..dim}`: dgp.dim; a DGP built at dataset.dgp: ${dgp} names dgp.*)."""
+    full_key, target = re.search(r"\nfull_key: (\S+)", wrapper), re.search(r"target '([\w.]+)'", wrapper)
+    node = _source_key(cfg, full_key.group(1) if full_key else key)
+    try:
+        names = list(inspect.signature(get_object(target.group(1))).parameters) if target else []
+    except Exception:  # no signature to read: the message stays as written
+        names = []
+    message = message.rstrip(".")
+    if (unknown := re.search(r"unexpected keyword argument '(\w+)'", message)) and names:  # a preset's leftover
+        setting = f"{node}.{unknown.group(1)}"
+        return (f"{setting}={_get(cfg, setting) if cfg is not None else '?'} is not an argument of {target.group(1)}, "
+                f"which takes {', '.join(names)}. Fix: drop it (~{setting}), or choose a {node} that takes it.")
+    if "Fix:" not in message:
+        return f"{node}: {message}. Fix: correct the {node}.* values (see `python train.py --cfg job`)."
+    if names:
+        argument = re.compile(rf"(?<![\w./])({'|'.join(names)})(?=\.\w|\s*(?:[<>]=?|=))")
+        message = argument.sub(lambda match: _source_key(cfg, f"{node}.{match.group(1)}"), message)
+    return f"{message}."
+
+
+def _source_key(cfg: DictConfig | None, key: str) -> str:
+    """`key`, with each part that only interpolates another key (`${dgp}`, `${..dim}`, `${oc.select:dgp.dim,null}`)
+    replaced by that key."""
+    if cfg is None:
+        return key
+    parts: list[str] = []
+    for part in key.split("."):
+        parts.append(part)
+        reference = re.fullmatch(r"\$\{(?:oc\.select:)?(\.*)([\w.]+)(?:,[^${}]*)?\}", _raw(cfg, ".".join(parts)))
+        if reference:
+            dots, target = reference.groups()
+            parts = parts[: len(parts) - len(dots)] if dots else []  # `.x` is a sibling, `..x` one level up
+            parts += target.split(".")
+    return ".".join(parts)
+
+
+def _job_config() -> DictConfig | None:
+    """The config Hydra composed for this job (it keeps it as the parent of its own node); None outside a job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get()._get_parent() if HydraConfig.initialized() else None

@@ -3,7 +3,9 @@
 Hydra calls `on_run_start` with the composed config before it makes the run folder; a ConfigError
 here ends the command with one message. Hydra turns exceptions raised by callbacks into warnings,
 so the callback exits itself. Sweep jobs are validated one by one inside the job (`idexp.train`),
-where a bad job is recorded and the others run.
+where a bad job is recorded and the others run. A value that a component checks itself (a DGP's, a
+dataset's, the probe's) is refused when the job builds that component, before any work; `idexp.train`
+then removes what the launch wrote into its new folder, so that too leaves nothing behind.
 """
 from __future__ import annotations
 

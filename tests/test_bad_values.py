@@ -12,7 +12,7 @@ from idexp.train import train
 from tests.conftest import QUICK, ROOT, compose_config, run_cli
 
 REFUSED = [
-    (["callbacks.probe.n_samples=2"], "callbacks.probe.n_samples=2 with train_fraction=0.5"),
+    (["callbacks.probe.n_samples=2"], "callbacks.probe.n_samples=2 with callbacks.probe.train_fraction=0.5"),
     (["callbacks.probe.train_fraction=0"], "callbacks.probe.train_fraction=0 must lie strictly between 0 and 1"),
     (["callbacks.probe.train_fraction=1.5"], "callbacks.probe.train_fraction=1.5 must lie strictly between 0 and 1"),
     (["seed=abc"], "seed='abc' must be an integer from 0 to 2^32 - 1"),
@@ -31,6 +31,9 @@ REFUSED = [
     (["loss.temperature=inf"], "loss.temperature=inf must be a positive finite number"),
     (["dgp.conditional.kappa=inf"], "dgp.conditional.kappa=inf must be a positive finite number"),
     (["dgp=box", "dgp/conditional=normal", "dgp.conditional.scale=50"], "samples still outside after 1000 resampling rounds"),
+    # refused by the component's constructor while the job builds it, after Hydra made the folder
+    (["dgp.dim=1"], "dgp.dim=1 is impossible"),
+    (["dgp=clusters", "dgp.n_instances=1"], "dgp.n_instances=1 must be at least 2"),
 ]
 if __import__("torch").cuda.is_available():
     REFUSED = [case for case in REFUSED if case[0] != ["trainer=gpu"]]
@@ -39,7 +42,8 @@ if __import__("torch").cuda.is_available():
 def assert_refused(result: subprocess.CompletedProcess, message: str, logs) -> None:
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
-    assert "Configuration error: " in result.stderr and "Fix:" in result.stderr
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("Configuration error: ")]
+    assert len(refusals) == 1 and message in refusals[0] and "Fix:" in refusals[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not [p for p in logs.rglob("*") if p.is_file()], "a refused run left files behind"
 

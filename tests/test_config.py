@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hydra.utils import instantiate
+from omegaconf import open_dict
 
-from idexp.config import ConfigError
+from idexp.config import ConfigError, building
 from idexp.train import build, train
 from tests.conftest import QUICK, compose_config, run_cli
 
@@ -66,7 +68,7 @@ def test_model_trainer_logger_options_build(tmp_path, option):
 BAD = [
     (["dgp.dim=1"], "dgp.dim=1"),
     (["dgp.conditional.kappa=-1"], "dgp.conditional.kappa=-1"),
-    (["loss=aninfonce", "dgp.conditional.lambdas=[1,2,3]"], "dgp.conditional.lambdas has 3 entries but dgp.dim=10"),
+    (["loss=aninfonce", "dgp.conditional.lambdas=[1,2,3]"], "dgp.conditional.lambdas=[1, 2, 3] has 3 entries, but dgp.dim=10"),
     (["loss=aninfonce", "dgp.conditional.lambdas=[1,2,3,4,5,6,7,8,9,-1]"], "must all be positive"),
     (["loss=aninfonce", "dgp.conditional.lambdas=trimodal"], "'trimodal' is unknown"),
     (["loss=diet"], "Fix: add dgp=clusters"),
@@ -74,8 +76,10 @@ BAD = [
     (["dgp=clusters", "dgp.n_instances=1"], "dgp.n_instances=1 must be at least 2"),
     (["dataset.batch_size=1"], "dataset.batch_size=1"),
     (["trainer.max_steps=0"], "trainer.max_steps=0"),
-    (["dgp=box", "loss=aninfonce"], "is defined on the sphere only, but dgp=box"),
-    (["dgp=box", "dgp/conditional=vmf"], "is defined on the sphere only, but dgp=box"),
+    # dgp=box sets a scale for its conditional, which the sphere's conditionals do not take
+    (["dgp=box", "loss=aninfonce"], "dgp.conditional.scale=0.05 is not an argument of idexp.dgp.conditionals.AnisotropicNormal"),
+    (["dgp=box", "loss=aninfonce", "~dgp.conditional.scale"], "dgp.conditional=AnisotropicNormal is defined on the sphere only, but dgp.space=Box"),
+    (["dgp=box", "dgp/conditional=vmf", "~dgp.conditional.scale"], "dgp.conditional=VonMisesFisher is defined on the sphere only"),
     (["model.activation=swish"], "model: activation='swish' is unknown"),
     (["seed=-1"], "seed=-1 must be an integer from 0 to 2^32 - 1"),
     (["dgp.seed=abc"], "dgp.seed='abc' must be an integer"),
@@ -84,6 +88,17 @@ BAD = [
     (["loss=aninfonce", "loss.lr=0"], "loss.lr=0 must be a positive finite number"),
     (["loss.metric=lp", "loss.p=-1"], "loss: p=-1 must be positive"),
     (["model.width_unit=0"], "has a layer of width < 1"),
+    # checked by the component that takes the value, named by the key the user sets
+    (["dgp=clusters", "dgp.n_clusters=1"], "dgp.n_clusters=1 must be at least 2"),
+    (["dgp=box", "dgp.space.dim=3"], "dgp.dim=10 disagrees with the 3 dimensions of dgp.space=Box. Fix: drop the dgp.space.dim override"),
+    (["loss=aninfonce", "dgp.conditional.threshold=0"], "dgp.conditional.threshold=0 must be a positive finite number"),
+    (["dgp/conditional=gennorm", "dgp.conditional.beta=0"], "dgp.conditional.beta=0 must be a positive finite number"),
+    (["dgp/conditional=truncated_laplace", "dgp.conditional.bound=-1"], "dgp.conditional.bound=-1 must be a positive finite number"),
+    (["dgp=clusters", "dgp/marginal@dgp.cluster_marginal=laplace", "dgp.cluster_marginal.noise.scale=-2"],
+     "dgp.cluster_marginal.noise.scale=-2 must be a positive finite number for Laplace. Fix: e.g. dgp.cluster_marginal.noise.scale=0.1"),
+    (["dataset.n_classes=4"], "dataset.n_classes=4, but the DGP has no n_clusters"),
+    (["dataset.latent_dim=3"], "dataset.latent_dim=3, but the DGP has dim=10"),
+    (["callbacks.probe.n_samples=15"], "callbacks.probe.n_samples=15 with callbacks.probe.train_fraction=0.5 leaves fewer than 10"),
 ]
 
 
@@ -95,6 +110,22 @@ def test_bad_values_stop_before_any_work_with_a_named_key(tmp_path, overrides, m
         train(cfg)
     assert message in str(error.value)
     assert not (run_dir / "results.json").exists()
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["dgp.dim=1"], "dgp.dim=1 is impossible"),
+    (["dgp.conditional.kappa=-1"], "dgp.conditional.kappa=-1 must be a positive finite number"),
+    (["loss=aninfonce", "dgp.conditional.lambdas=[1,2]"], "dgp.conditional.lambdas=[1, 2] has 2 entries, but dgp.dim=10"),
+])
+def test_a_dgp_built_inside_the_dataset_names_its_own_keys(tmp_path, overrides, message):
+    """With dataset.dgp: ${dgp} the DGP is built under `building("dataset")`: a value it refuses is still named by
+    the key the user sets (dgp.*), not by the node that interpolates it (dataset.dgp.*)."""
+    cfg = compose_config(["logger=none", *overrides], tmp_path)
+    with open_dict(cfg):
+        cfg.dataset.dgp = "${dgp}"
+    with pytest.raises(ConfigError) as error, building("dataset"):
+        instantiate(cfg.dataset)
+    assert str(error.value).startswith(message) and "Fix:" in str(error.value)
 
 
 def test_cli_bad_value_prints_one_message_and_writes_nothing(tmp_path):

@@ -168,7 +168,7 @@ def test_vmf_draws_in_few_rounds_at_every_concentration(monkeypatch):
 
 @pytest.mark.parametrize("kappa", [math.inf, math.nan, 0.0, -1.0, None])
 def test_vmf_refuses_a_kappa_that_cannot_work(kappa):
-    with pytest.raises(ValueError, match=r"kappa to be a positive finite number, got kappa=.*use e\.g\. kappa=10"):
+    with pytest.raises(ValueError, match=r"kappa=.* must be a positive finite number for VonMisesFisher\. Fix: e\.g\. kappa=10"):
         VonMisesFisher(kappa)
 
 
@@ -192,7 +192,7 @@ def test_anisotropic_lambdas():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"lambdas": [1.0, 2.0]}, "expected dim=3"),
+        ({"lambdas": [1.0, 2.0]}, "has 2 entries, but dim=3"),
         ({"lambdas": [1.0, 0.0, 2.0]}, "positive"),
         ({"lambdas": "random"}, "unknown"),
         ({"threshold": 0.0}, "threshold"),
@@ -209,7 +209,7 @@ def test_anisotropic_rejects_bad_arguments(kwargs, message):
         ({"lambdas": [1.0, math.inf, 2.0]}, "positive finite numbers"),
         ({"lambdas": [1.0, math.nan, 2.0]}, "positive finite numbers"),
         ({"lambdas": [1e40, 1.0, 2.0]}, "float32's range"),
-        ({"threshold": math.inf}, "threshold to be a positive finite number.*threshold=None"),
+        ({"threshold": math.inf}, "threshold=inf must be a positive finite number.*threshold=null"),
         ({"threshold": 1e-9}, "threshold >= 1e-06"),
     ],
 )
@@ -226,7 +226,7 @@ def test_anisotropic_refuses_a_shell_its_proposals_miss_and_names_settings_that_
     message = str(error.value)
     threshold = float(re.search(r"threshold >= ([\d.e+-]+)", message).group(1))
     low, high = (float(v) for v in re.search(r"low=([\d.e+-]+), high=([\d.e+-]+)", message).groups())
-    assert "threshold=None" in message
+    assert "threshold=null" in message
     monkeypatch.setattr(sampling, "MAX_REJECTION_ROUNDS", 20)
     anchors = random_unit_vectors(500, 40, seed=0)
     for conditional in (AnisotropicNormal(40, threshold=threshold), AnisotropicNormal(40, low=low, high=high),
@@ -309,14 +309,14 @@ def test_noise_rejects_non_positive_parameters(kwargs):
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: Normal(math.inf), "Normal needs scale to be a positive finite number, got scale=inf"),
-        (lambda: Laplace(math.nan), "Laplace needs scale to be a positive finite number, got scale=nan"),
-        (lambda: GeneralizedNormal(1.0, math.inf), "beta to be a positive finite number, got beta=inf"),
-        (lambda: TruncatedLaplace(math.inf, 2.0), "scale to be a positive finite number, got scale=inf"),
-        (lambda: TruncatedLaplace(1.0, math.nan), "bound to be a positive finite number, got bound=nan"),
-        (lambda: TruncatedLaplace(1.0, 1e31), r"bound <= 1e\+30"),
-        (lambda: Normal(1e31), r"use scale <= 1e\+29"),
-        (lambda: GeneralizedNormal(1.0, beta=0.01), r"use beta >= 0\.067 at this scale"),
+        (lambda: Normal(math.inf), "scale=inf must be a positive finite number for Normal"),
+        (lambda: Laplace(math.nan), "scale=nan must be a positive finite number for Laplace"),
+        (lambda: GeneralizedNormal(1.0, math.inf), "beta=inf must be a positive finite number"),
+        (lambda: TruncatedLaplace(math.inf, 2.0), "scale=inf must be a positive finite number"),
+        (lambda: TruncatedLaplace(1.0, math.nan), "bound=nan must be a positive finite number"),
+        (lambda: TruncatedLaplace(1.0, 1e31), r"Fix: bound <= 1e\+30"),
+        (lambda: Normal(1e31), r"Fix: scale <= 1e\+29"),
+        (lambda: GeneralizedNormal(1.0, beta=0.01), r"Fix: beta >= 0\.067 at this scale"),
     ],
 )
 def test_noise_refuses_values_that_cannot_work_naming_a_range_that_does(build, message):
@@ -542,6 +542,24 @@ def test_latent_dgp_mixing_from_kwargs_or_instance():
     assert LatentDGP(Sphere(5), Uniform(), VonMisesFisher(1.0), built, seed=9).mixing is built
     with pytest.raises(ValueError, match="dim"):
         LatentDGP(Sphere(4), Uniform(), VonMisesFisher(1.0), built, seed=0)
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: Sphere(1), r"dim=1 is impossible: the sphere S\^\(dim-1\) needs dim >= 2"),
+    (lambda: AnisotropicNormal(1), "dim=1 is impossible"),
+    (lambda: Box(0), "dim=0 must be a whole number >= 1"),
+    (lambda: Box(3, low=1.0, high=1.0), "low=1.0 and high=1.0 leave the box empty"),
+    (lambda: LatentDGP(Box(3), Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0),
+     "conditional=VonMisesFisher is defined on the sphere only, but space=Box. Fix: dgp=sphere"),
+    (lambda: LatentDGP(Sphere(3), Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0, dim=4),
+     "dim=4 disagrees with the 3 dimensions of space=Sphere"),
+    (lambda: ClusterDGP(5, 1, 10, Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0), "n_clusters=1 must be at least 2"),
+    (lambda: ClusterDGP(1, 5, 10, Uniform(), VonMisesFisher(1.0), {"n_candidates": 10}, seed=0), "dim=1 is impossible"),
+])
+def test_a_process_refuses_values_it_cannot_use_naming_its_arguments_and_a_fix(build, message):
+    with pytest.raises(ValueError, match=message) as error:
+        build()
+    assert "Fix:" in str(error.value)
 
 
 def test_latent_dgp_exposes_ground_truth():

@@ -39,6 +39,14 @@ class IdentifiabilityProbe(RunCheck):
 
     def __init__(self, scorers: dict[str, Scorer] | None = None, n_samples: int = 8192, train_fraction: float = 0.5,
                  output_dir: str | None = None, feature_cache: str | None = None) -> None:
+        super().__init__()  # its `warnings` are about training (meaningful for a trained encoder only)
+        if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
+            raise ValueError(f"train_fraction={train_fraction} must lie strictly between 0 and 1: the probes are fitted on "
+                             "that share of the samples and scored on the rest. Fix: train_fraction=0.5 (the default).")
+        fit = int(n_samples * train_fraction) if isinstance(n_samples, int) else 0
+        if fit < 10 or n_samples - fit < 10:  # fewer per latent are only warned about (config_warnings)
+            raise ValueError(f"n_samples={n_samples!r} with train_fraction={train_fraction} leaves fewer than 10 samples to "
+                             "fit the probes on or to score them on. Fix: n_samples=8192 (the default).")
         # the probe group may also hold settings that the datamodule reads (probe.annotations): not scorers
         scorers = scorers or {"latents": LatentScores(train_fraction)}
         self.scorers = [scorer for scorer in scorers.values() if isinstance(scorer, Scorer)]
@@ -46,7 +54,6 @@ class IdentifiabilityProbe(RunCheck):
         self.train_fraction = train_fraction
         self.output_dir = Path(output_dir) if output_dir else None
         self.feature_cache = Path(feature_cache) if feature_cache else None
-        super().__init__()  # its `warnings` are about training (meaningful for a trained encoder only)
         self.metrics: dict = {}
         self.data_warnings: list[str] = []  # about what was scored: undefined scores and their causes
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from idexp.config import ConfigError
+from idexp.errors import ConfigError
 from idexp.run_lock import process_gone, process_start
 
 log = logging.getLogger(__name__)

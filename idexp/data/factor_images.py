@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from idexp.config import ConfigError
 from idexp.data.cache import open_cache, read_rows
 from idexp.data.factors import FactorImages
+from idexp.errors import ConfigError
 from idexp.ground_truth import ProbeData, ProbeSplit
 
 # dataset.name -> the reader of its canonical file(s) (module:function, imported when used)
@@ -32,11 +32,16 @@ def read_dataset(name: str, path: str | None, variant: str | None = None, factor
     MPI3D's file holds no labels: its factor sizes are the declared `factors` (checked against the image count)."""
     if name not in READERS:
         raise ConfigError(f"dataset.name={name!r} is unknown. Fix: one of {', '.join(READERS)}.")
+    clone = name == "dsprites"  # the one dataset idexp can render itself
     if path is None:
-        if name != "dsprites":
-            raise ConfigError(f"dataset.path is not set, and {name} has no procedural clone. "
-                              f"Fix: dataset.path=<the {name} file or folder>.")
+        if not clone:
+            raise ConfigError(f"dataset.path is not set, and {name} has no procedural clone. Fix: dataset.path=<the {name} "
+                              "file or folder> (the README's dataset table says what it holds).")
         path = procedural_dsprites()
+    elif not Path(path).expanduser().exists():
+        omit = ", or omit dataset.path for the procedural dSprites clone" if clone else ""
+        raise ConfigError(f"dataset.path={path} does not exist. Fix: point dataset.path at the {name} file or folder "
+                          f"(the README's dataset table says where to get it){omit}.")
     module, function = READERS[name].split(":")
     reader = getattr(importlib.import_module(module), function)
     options = {"variant": variant} if variant else {}
@@ -105,6 +110,7 @@ class FactorDataModule(ResumesMidEpoch, L.LightningDataModule):
                  split: tuple[float, float, float] = (0.8, 0.1, 0.1), subset: float = 1.0, batch_size: int = 512,
                  seed: int = 0, probe_fit: int = 50000, probe_score: int = 20000, loader: dict | None = None) -> None:
         super().__init__()
+        _check_settings(factors, target, split, subset, probe_fit, probe_score)  # before the file is read
         self.data = read_dataset(name, path, variant, dict(factors))
         _check_declared(self.data, factors, target, n_classes, input_shape, input_dim)
         self.factors = self.data.factors
@@ -219,14 +225,33 @@ def _as_batch(batch: dict) -> dict:
     return batch
 
 
+def check_subset(subset: float) -> None:
+    if not (isinstance(subset, (int, float)) and 0 < subset <= 1):
+        raise ConfigError(f"dataset.subset={subset} must be a fraction in (0, 1]. Fix: e.g. dataset.subset=0.1 for a tenth.")
+
+
+def _check_settings(factors: dict, target: str, split, subset: float, probe_fit: int, probe_score: int) -> None:
+    """The settings that need no file."""
+    if target not in factors:
+        raise ConfigError(f"dataset.target={target!r} is not a factor of this dataset. "
+                          f"Fix: dataset.target=<one of {', '.join(factors)}>.")
+    check_subset(subset)
+    values = list(split or ())
+    if not (len(values) == 3 and all(isinstance(v, (int, float)) and v > 0 for v in values)
+            and abs(sum(values) - 1) < 1e-6):
+        raise ConfigError(f"dataset.split={values} must be three positive train/val/test fractions summing to 1. "
+                          "Fix: dataset.split=[0.8,0.1,0.1].")
+    for key, value in (("probe_fit", probe_fit), ("probe_score", probe_score)):
+        if not (isinstance(value, int) and value >= 10):
+            raise ConfigError(f"dataset.{key}={value} must be at least 10 images. Fix: e.g. dataset.{key}=20000.")
+
+
 def _check_declared(data: FactorImages, factors: dict, target: str, n_classes: int, input_shape, input_dim: int) -> None:
     """The config's declarations (read by model and loss configs) must match the file."""
     found = {factor.name: factor.size for factor in data.factors}
     if dict(factors) != found:
         raise ConfigError(f"dataset.factors={dict(factors)}, but the file holds the factors {found}. "
                           "Fix: correct dataset.factors (or dataset.variant) to match the file.")
-    if target not in found:
-        raise ConfigError(f"dataset.target={target!r} is not a factor of this dataset. Fix: one of {', '.join(found)}.")
     if n_classes != found[target]:
         raise ConfigError(f"dataset.n_classes={n_classes}, but the target factor {target} has {found[target]} values. "
                           "Fix: drop the dataset.n_classes override (it follows dataset.target).")

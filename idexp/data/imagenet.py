@@ -22,10 +22,10 @@ from torchvision import transforms as T
 from torchvision.transforms import functional as F
 from tqdm import tqdm
 
-from idexp.config import ConfigError
-from idexp.data.factor_images import ResumesMidEpoch, _ordered_batches, _rank_and_world
+from idexp.data.factor_images import ResumesMidEpoch, _ordered_batches, _rank_and_world, check_subset
 from idexp.data.factors import Factor
 from idexp.data.imagenet_x import FACTORS, class_index, read_annotations, val_labels as read_val_labels
+from idexp.errors import ConfigError
 from idexp.ground_truth import ProbeData, ProbeSplit
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,15 @@ class ImageNetDataModule(ResumesMidEpoch, L.LightningDataModule):
                  class_threshold: int = 500, subset: float = 1.0, batch_size: int = 256, seed: int = 0,
                  probe_images: int | None = None, loader: dict | None = None, name: str = "imagenet") -> None:
         super().__init__()
+        check_subset(subset)
         self.preset = _preset(preprocessing)
         _check_shape(self.preset, preprocessing, input_shape, input_dim)
+        fix = "Fix: dataset.path=<the ImageNet folder holding val/ (and train/ to train)>."
+        if path is None:
+            raise ConfigError(f"dataset.path is not set. {fix}")
         self.root = Path(path).expanduser()
         if not self.root.is_dir():
-            raise ConfigError(f"dataset.path={path!r} is not a folder. "
-                              "Fix: dataset.path=<the ImageNet folder holding val/ (and train/ to train)>.")
+            raise ConfigError(f"dataset.path={path} {'is not a folder' if self.root.exists() else 'does not exist'}. {fix}")
         self.val = _list_val(self.root / "val", val_labels)
         self.train = _list_folders(self.root / "train") if (self.root / "train").is_dir() else None
         if self.train is not None and subset < 1.0:  # a seeded fraction of the training files, taken once

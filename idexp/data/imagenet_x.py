@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from idexp.config import ConfigError
+from idexp.errors import ConfigError
 
 # the factor columns, in the order of the official files
 FACTORS = ("multiple_objects", "background", "color", "brighter", "darker", "style", "larger", "smaller",

@@ -10,8 +10,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from idexp.config import ConfigError
 from idexp.dgp.sampling import SamplingError
+from idexp.errors import ConfigError
 from idexp.ground_truth import ProbeData, ProbeSplit, latent_factors
 
 log = logging.getLogger(__name__)
@@ -25,18 +25,21 @@ class SyntheticDataModule(L.LightningDataModule):
     different data and a single-device run is reproducible from `seed`.
     """
 
+    epochs = False  # an endless stream: a run's length is trainer.max_steps
+
     def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, input_dim: int | None = None,
                  latent_dim: int | None = None, n_classes: int | None = None, n_instances: int | None = None) -> None:
         super().__init__()
         # the sizes other components read from the dataset config must be the DGP's own; an observation x has
         # the latents' size unless the DGP says otherwise (an `input_dim` attribute: x in R^D, z in R^d)
-        observed = ("input_dim", dgp.input_dim) if hasattr(dgp, "input_dim") else ("dim", dgp.dim)
-        for key, size, source, value in (("input_dim", input_dim, *observed), ("latent_dim", latent_dim, "dim", dgp.dim),
-                                         ("n_classes", n_classes, "n_clusters", getattr(dgp, "n_clusters", None)),
-                                         ("n_instances", n_instances, "n_instances", getattr(dgp, "n_instances", None))):
-            if size is not None and size != value:
-                raise ValueError(f"dataset.{key}={size}, but the DGP has {source}={value}; drop the dataset.{key} "
-                                 f"override (it follows dgp.{source})")
+        observed = "input_dim" if hasattr(dgp, "input_dim") else "dim"
+        for key, value, attribute in (("input_dim", input_dim, observed), ("latent_dim", latent_dim, "dim"),
+                                      ("n_classes", n_classes, "n_clusters"), ("n_instances", n_instances, "n_instances")):
+            actual = getattr(dgp, attribute, None)
+            if value is not None and value != actual:
+                has = f"has {attribute}={actual}" if actual is not None else f"has no {attribute}"
+                raise ConfigError(f"dataset.{key}={value}, but the DGP {has}. "
+                                  f"Fix: drop the dataset.{key} override (it follows dgp.{attribute}).")
         _check_sampling(dgp)
         self.dgp = dgp
         self.n_classes = n_classes

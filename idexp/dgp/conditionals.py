@@ -1,7 +1,8 @@
 """Conditionals p(z_pos | z): how a positive (an "augmentation") is drawn around its anchor.
 
 Every conditional has `sample(mean, space, generator)`: one draw per row of `mean` (n, d), on the
-device of `mean`, float32, using only the given generator (which must live on that device).
+device of `mean`, float32, using only the given generator (which must live on that device). One defined
+on the sphere only says so with `sphere_only = True`, which the DGP checks against its space when built.
 """
 
 import math
@@ -34,6 +35,8 @@ class VonMisesFisher:
     t = 1 - w (which stays representable when w rounds to 1, e.g. t ~ 1e-9 at kappa = 1e9), and
     Wood's test is rewritten in terms of O(1) quantities, in float64 where the device has it.
     """
+
+    sphere_only = True
 
     def __init__(self, kappa: float):
         _require_positive(self, "kappa=10; a large finite kappa such as 1e9 gives positives next to their anchor",
@@ -122,6 +125,7 @@ class AnisotropicNormal:
     TRIAL_PROPOSALS = 2**15
     MIN_THRESHOLD = 1e-6
     """float32 resolves |z + eps| to ~1e-7; a thinner shell would be decided by rounding."""
+    sphere_only = True
 
     def __init__(
         self,
@@ -131,11 +135,12 @@ class AnisotropicNormal:
         high: float = 25.0,
         threshold: float | None = 0.1,
     ):
+        Sphere(dim)  # checks dim: the conditional lives on S^(dim-1)
         if threshold is not None:
-            _require_positive(self, "threshold=0.1, or threshold=None for no rejection", threshold=threshold)
+            _require_positive(self, "threshold=0.1, or threshold=null for no rejection", threshold=threshold)
             if threshold < self.MIN_THRESHOLD:
-                raise ValueError(f"AnisotropicNormal needs threshold >= {self.MIN_THRESHOLD:g} (float32 cannot resolve a "
-                                 f"thinner shell), got threshold={threshold!r} (use e.g. threshold=0.1)")
+                raise ValueError(f"threshold={threshold!r} is below {self.MIN_THRESHOLD:g}: float32 cannot resolve a "
+                                 f"thinner shell. Fix: threshold >= {self.MIN_THRESHOLD:g}, e.g. threshold=0.1.")
         self.lambdas = _precisions(dim, lambdas, low, high)
         self.threshold = None if threshold is None else float(threshold)
         self._require_acceptance(lambdas, low, high)
@@ -176,8 +181,8 @@ class AnisotropicNormal:
             f"AnisotropicNormal with dim={dim}, lambdas={_short(self.lambdas)} and threshold={self.threshold:g} accepts "
             f"{share} (|z + eps|^2 is about 1 + sum(1/lambdas) = "
             f"{1 + (1 / self.lambdas.double()).sum().item():.3g}, the shell asks for |z + eps| within 1 +- "
-            f"{self.threshold:g}), under the {self.MIN_ACCEPTANCE:g} that keeps sampling fast. Use threshold >= "
-            f"{_round_up(threshold)}, or lambdas {factor:g} times larger ({scaled}), or threshold=None (no rejection)"
+            f"{self.threshold:g}), under the {self.MIN_ACCEPTANCE:g} that keeps sampling fast. Fix: threshold >= "
+            f"{_round_up(threshold)}, or lambdas {factor:g} times larger ({scaled}), or threshold=null (no rejection)."
         )
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:
@@ -208,15 +213,21 @@ def _precisions(dim: int, lambdas: Sequence[float] | str, low: float, high: floa
     elif lambdas == "linspace":
         values = torch.linspace(low, high, dim)
     elif isinstance(lambdas, str):
-        raise ValueError(f"unknown lambdas {lambdas!r}; use a list, 'bimodal' or 'linspace'")
+        raise ValueError(f"lambdas={lambdas!r} is unknown. "
+                         f"Fix: lambdas=bimodal, linspace or a list of {dim} positive numbers.")
     else:
-        values = torch.tensor([float(v) for v in lambdas], dtype=torch.float64)
+        try:
+            values = torch.tensor([float(v) for v in lambdas], dtype=torch.float64)
+        except (TypeError, ValueError):  # refused below, with the entries as given
+            values = torch.full((len(lambdas),), math.nan, dtype=torch.float64)
         if len(values) != dim:
-            raise ValueError(f"lambdas has {len(values)} entries, expected dim={dim}")
+            raise ValueError(f"lambdas={list(lambdas)} has {len(values)} entries, but dim={dim}: one precision per latent. "
+                             f"Fix: {dim} values, e.g. lambdas=[{','.join(['10'] * dim)}], or lambdas=bimodal or linspace.")
     tiny, huge = torch.finfo(torch.float32).tiny, torch.finfo(torch.float32).max
     if not ((values >= tiny) & (values <= huge)).all():  # also refuses nan
-        raise ValueError(f"lambdas must be positive finite numbers within float32's range ({tiny:.2g} to {huge:.2g}), "
-                         f"got {values.tolist()} (use e.g. low=5.0, high=25.0)")
+        shown = list(lambdas) if not isinstance(lambdas, str) else values.tolist()
+        raise ValueError(f"lambdas={shown} must all be positive finite numbers within float32's range ({tiny:.2g} to "
+                         f"{huge:.2g}). Fix: replace the entries outside it (bimodal and linspace: low=5.0, high=25.0).")
     return values.float()
 
 
@@ -254,8 +265,8 @@ def _require_scale(owner: object, scale: float, tail: float, example: str) -> No
     """A positive finite scale whose noise, at most about scale * tail, stays below MAX_NOISE."""
     _require_positive(owner, example, scale=scale)
     if scale * tail > MAX_NOISE:
-        raise ValueError(f"{type(owner).__name__} with scale={scale!r} draws noise up to ~{scale * tail:.2g}, beyond the "
-                         f"{MAX_NOISE:g} that float32 sampling handles; use scale <= {MAX_NOISE / tail:.2g} (e.g. {example})")
+        raise ValueError(f"scale={scale!r} makes {type(owner).__name__} draw noise up to ~{scale * tail:.2g}, beyond the "
+                         f"{MAX_NOISE:g} that float32 sampling handles. Fix: scale <= {MAX_NOISE / tail:.2g}, e.g. {example}.")
 
 
 def _require_positive(owner: object, example: str, **values: float) -> None:
@@ -266,8 +277,8 @@ def _require_positive(owner: object, example: str, **values: float) -> None:
         except (TypeError, ValueError):
             number = math.nan
         if not (math.isfinite(number) and number > 0):
-            raise ValueError(f"{type(owner).__name__} needs {name} to be a positive finite number, got {name}={value!r} "
-                             f"(use e.g. {example})")
+            raise ValueError(f"{name}={value!r} must be a positive finite number for {type(owner).__name__}. "
+                             f"Fix: e.g. {example}.")
 
 
 class Normal(_IIDNoise):
@@ -319,7 +330,7 @@ class GeneralizedNormal(_IIDNoise):
             raise ValueError(
                 f"GeneralizedNormal with scale={scale!r} and beta={beta!r} has tails so heavy that its noise reaches "
                 f"~1e{_log_largest_noise(self.scale, self.beta) / math.log(10):.0f}, beyond the {MAX_NOISE:g} that float32 "
-                f"sampling handles; use beta >= {_round_up(smallest)} at this scale (e.g. {example})")
+                f"sampling handles. Fix: beta >= {_round_up(smallest)} at this scale (e.g. {example}).")
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
         dtype = _precise_dtype(generator.device)
@@ -360,8 +371,8 @@ class TruncatedLaplace:
     def __init__(self, scale: float, bound: float):
         _require_positive(self, "scale=1.0, bound=2.0", scale=scale, bound=bound)
         if bound > MAX_NOISE:
-            raise ValueError(f"TruncatedLaplace needs bound <= {MAX_NOISE:g} (float32 sampling), got bound={bound!r} "
-                             "(use e.g. bound=2.0)")
+            raise ValueError(f"bound={bound!r} is beyond the {MAX_NOISE:g} that float32 sampling handles. "
+                             f"Fix: bound <= {MAX_NOISE:g}, e.g. bound=2.0.")
         self.scale, self.bound = float(scale), float(bound)
 
     def sample(self, mean: Tensor, space: Space, generator: torch.Generator) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from idexp.dgp.conditionals import Conditional
 from idexp.dgp.marginals import Marginal
 from idexp.dgp.mixing import InvertibleMLP
-from idexp.dgp.spaces import Space, Sphere
+from idexp.dgp.spaces import Space, Sphere, whole
 from idexp.ground_truth import Truth
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,13 @@ class LatentDGP(_SeededDGP):
     ):
         # `dim` only cross-checks the config's dgp.dim against the space it interpolates into.
         if dim is not None and dim != space.dim:
-            raise ValueError(f"dim={dim} disagrees with the space's dim={space.dim}")
+            raise ValueError(f"dim={dim} disagrees with the {space.dim} dimensions of space={type(space).__name__}. "
+                             f"Fix: drop the space.dim override, so that it follows dim={dim}.")
+        if getattr(conditional, "sphere_only", False) and not isinstance(space, Sphere):
+            raise ValueError(f"conditional={type(conditional).__name__} is defined on the sphere only, but "
+                             f"space={type(space).__name__}. Fix: dgp=sphere, or a conditional for the box: "
+                             "dgp/conditional=normal, laplace, gennorm or truncated_laplace (loss=aninfonce picks the "
+                             "anisotropic one).")
         mixing = _build_mixing(mixing, space.dim, _construction_generator(seed))
         super().__init__(space, conditional, mixing, seed)
         self.marginal = marginal
@@ -136,9 +142,11 @@ class ClusterDGP(_SeededDGP):
         mixing: MixingSpec,
         seed: int,
     ):
-        if n_clusters < 1 or n_instances < 1:
-            sizes = f"n_clusters={n_clusters}, n_instances={n_instances}"
-            raise ValueError(f"need n_clusters >= 1 and n_instances >= 1, got {sizes}")
+        if not (whole(n_clusters) and n_clusters >= 2):
+            raise ValueError(f"n_clusters={n_clusters!r} must be at least 2 classes. Fix: e.g. n_clusters=100.")
+        if not (whole(n_instances) and n_instances >= 2):
+            raise ValueError(f"n_instances={n_instances!r} must be at least 2 (instance i belongs to cluster i mod "
+                             "n_clusters). Fix: e.g. n_instances=1000.")
         if n_instances < n_clusters:
             log.warning("dgp.n_instances=%d < dgp.n_clusters=%d: only the first %d clusters are ever drawn (as in the "
                         "CE paper's code)", n_instances, n_clusters, n_instances)

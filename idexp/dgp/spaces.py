@@ -30,8 +30,9 @@ class Sphere:
     """The unit sphere S^{dim-1} in R^dim."""
 
     def __init__(self, dim: int):
-        if dim < 2:
-            raise ValueError(f"Sphere needs dim >= 2, got {dim}")
+        if not (whole(dim) and dim >= 2):
+            raise ValueError(f"dim={dim!r} is impossible: the sphere S^(dim-1) needs dim >= 2. "
+                             "Fix: dim=2 or more (the papers use 5 or 10).")
         self.dim = dim
 
     def uniform(self, n: int, generator: torch.Generator) -> Tensor:
@@ -59,8 +60,10 @@ class Box:
     """The axis-aligned box [low, high]^dim."""
 
     def __init__(self, dim: int, low: float = 0.0, high: float = 1.0):
-        if dim < 1 or not low < high:
-            raise ValueError(f"Box needs dim >= 1 and low < high, got dim={dim}, [{low}, {high}]")
+        if not (whole(dim) and dim >= 1):
+            raise ValueError(f"dim={dim!r} must be a whole number >= 1. Fix: e.g. dim=10.")
+        if not low < high:
+            raise ValueError(f"low={low!r} and high={high!r} leave the box empty. Fix: low < high, e.g. low=0.0, high=1.0.")
         self.dim, self.low, self.high = dim, low, high
 
     def uniform(self, n: int, generator: torch.Generator) -> Tensor:
@@ -96,3 +99,8 @@ class Box:
 
 
 Space = Sphere | Box
+
+
+def whole(value) -> bool:
+    """An integer, and not a bool (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torch import nn
 
-from idexp.config import ConfigError
+from idexp.errors import ConfigError
 
 # architecture -> the attribute holding its classifier, replaced by the identity
 HEADS = {"resnet": "fc", "vit": "heads"}

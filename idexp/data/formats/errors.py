@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idexp.config import ConfigError
+from idexp.errors import ConfigError
 
 
 class DatasetFileError(ConfigError):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from idexp.config import ConfigError
 from idexp.data.cache import cached_images
 from idexp.data.factors import Factor, FactorImages, index_order_classes
 from idexp.data.formats.errors import missing_or_malformed
 from idexp.data.formats.npz import images_header, stream_rows
+from idexp.errors import ConfigError
 
 EXPECTED = ("the MPI3D npz mpi3d_{toy,realistic,real}.npz or mpi3d_real_complex.npz "
             "(key images (N, 64, 64, 3) uint8, C order over the factors)")
