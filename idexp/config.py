@@ -5,7 +5,7 @@ A value one component takes is checked by that component's constructor (a condit
 a dataset's path in idexp/data/, the probe's sizes in IdentifiabilityProbe); `building` turns what it raises
 into a ConfigError naming the key the user types. `validate` checks the rest on the composed config: the run
 itself (seeds, length, trainer, batch size, widths) and whether the groups fit together (the loss and the data).
-A single run is validated by `idexp.preflight` before Hydra makes its folder, each sweep job again inside the
+A single run is validated by `idexp.run.preflight` before Hydra makes its folder, each sweep job again inside the
 job; a constructor refuses a value when the job builds it, and `idexp.train` then discards the new folder.
 """
 from __future__ import annotations

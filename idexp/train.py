@@ -23,14 +23,14 @@ from idexp.callbacks import AtomicCheckpointIO, IdentifiabilityProbe
 from idexp.callbacks.last_checkpoint import UnreadableCheckpoint, resume_checkpoint
 from idexp.callbacks.run_check import RunCheck
 from idexp.config import ARGUMENT_ERRORS, ConfigError, building, config_warnings, unread_additions, validate
-from idexp.interrupts import ctrl_c_stops_at_step_end
-from idexp.launchers import missing_launcher_plugin
-from idexp.logger_start import LoggerStartError, logger_start_message, no_terminal_input, time_limit
-from idexp.memory import memory_message, out_of_memory
+from idexp.run.interrupts import ctrl_c_stops_at_step_end
+from idexp.run.launchers import missing_launcher_plugin
+from idexp.run.loggers import LoggerStartError, logger_start_message, no_terminal_input, time_limit
+from idexp.run.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
-from idexp.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
-from idexp.results import RunRecord, existing_record
-from idexp.run_lock import FolderInUse, hold, held, is_launching_rank, release
+from idexp.run.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
+from idexp.run.record import RunRecord, existing_record
+from idexp.run.lock import FolderInUse, hold, held, is_launching_rank, release
 from idexp.scorers import SCORERS, Scorer, headline
 
 log = logging.getLogger("idexp")

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from idexp.data.factors import Factor
-from idexp.scorers import ImageNetXScores, ProbeData, ProbeSplit
+from idexp.ground_truth import ProbeData, ProbeSplit
+from idexp.scorers import ImageNetXScores
 
 FACTORS = ("multiple_objects", "background", "color", "brighter", "darker", "style", "larger", "smaller",
            "object_blocking", "person_blocking", "partial_view", "pattern", "pose", "shape", "subcategory", "texture")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from idexp.results import read_results
+from idexp.run.record import read_results
 from idexp.train import train
 from tests.conftest import QUICK, ROOT, compose_config, run_cli
 

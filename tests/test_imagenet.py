@@ -88,7 +88,7 @@ def test_a_probe_only_run_is_reprobed_from_its_config_and_cached_features(fig3_s
     sweep, results = fig3_sweep
     run = sweep / "input"
     cached = (run / "probe_features" / "fit.npz").stat().st_mtime_ns
-    rescore = subprocess.run([sys.executable, "-m", "idexp.probe", str(run)], cwd=ROOT, capture_output=True, text=True,
+    rescore = subprocess.run([sys.executable, "-m", "idexp.rescore", str(run)], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
     assert rescore.returncode == 0, rescore.stderr[-3000:]
     again = json.loads((run / "rescore" / "results.json").read_text())["metrics"]
@@ -124,7 +124,7 @@ def test_ddp_training_then_probe_and_a_reprobe_from_the_feature_cache(tmp_path):
     for image in (root / "val").rglob("*.JPEG"):
         image.write_bytes(b"not a jpeg")
     env = {**os.environ, "WANDB_MODE": "offline"}
-    rescore = subprocess.run([sys.executable, "-m", "idexp.probe", str(run)], cwd=ROOT, env=env, capture_output=True,
+    rescore = subprocess.run([sys.executable, "-m", "idexp.rescore", str(run)], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=300)
     assert rescore.returncode == 0, rescore.stderr[-3000:]
     again = json.loads((run / "rescore" / "results.json").read_text())["metrics"]

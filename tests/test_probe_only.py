@@ -1,12 +1,12 @@
-"""`python -m idexp.probe RUN_DIR`: a finished run re-scored from its checkpoint, without training."""
+"""`python -m idexp.rescore RUN_DIR`: a finished run re-scored from its checkpoint, without training."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 
-from idexp.probe import main as rescore
-from idexp.results import read_results
+from idexp.rescore import main as rescore
+from idexp.run.record import read_results
 from idexp.train import train
 from tests.conftest import QUICK, ROOT, compose_config
 
@@ -28,7 +28,7 @@ def test_rescoring_a_run_reproduces_its_scores_and_leaves_the_run_as_is(tmp_path
 
 def test_rescoring_with_other_probe_settings_through_the_cli(tmp_path):
     train(compose_config(["logger=none", *QUICK], tmp_path / "run"))
-    result = subprocess.run([sys.executable, "-m", "idexp.probe", str(tmp_path / "run"), "--n-samples", "1024",
+    result = subprocess.run([sys.executable, "-m", "idexp.rescore", str(tmp_path / "run"), "--n-samples", "1024",
                              "--out", str(tmp_path / "again")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Identifiability probe on 1024 fresh samples" in result.stdout

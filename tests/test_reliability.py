@@ -18,10 +18,10 @@ import lightning as L
 import pytest
 import torch
 
-from idexp import run_lock
+from idexp.run import lock as run_lock
 from idexp.callbacks.last_checkpoint import AtomicCheckpointIO, LastCheckpoint
 from idexp.data.factor_images import FactorDataModule
-from idexp.interrupts import ctrl_c_stops_at_step_end
+from idexp.run.interrupts import ctrl_c_stops_at_step_end
 from tests.conftest import QUICK, ROOT, run_cli
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from tests.test_faults import scores, start, wait_for

@@ -144,8 +144,8 @@ def test_the_recipe_of_aninfonce_states_the_rate_of_lambda_too(tmp_path, scale, 
 
 
 def test_execution_settings_neither_split_rows_nor_block_a_relaunch():
-    from idexp.relaunch import config_differences
-    from idexp.results import is_launch_setting, run_overrides
+    from idexp.run.relaunch import config_differences
+    from idexp.run.record import is_launch_setting, run_overrides
 
     assert is_launch_setting("dataset.loader.num_workers") and is_launch_setting("dataset.loader")
     assert not is_launch_setting("dataset.batch_size") and not is_launch_setting("model.loaders")

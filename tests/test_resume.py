@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from idexp.relaunch import RunFolderTaken
-from idexp.results import read_results
+from idexp.run.relaunch import RunFolderTaken
+from idexp.run.record import read_results
 from idexp.train import train
 from tests.conftest import QUICK, compose_config
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from idexp.results import read_results
+from idexp.run.record import read_results
 from idexp.train import train
 from tests.conftest import QUICK, ROOT, compose_config, run_cli
 from tests.wandb_offline import summary as offline_summary

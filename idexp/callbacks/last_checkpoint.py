@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from idexp.interrupts import uninterrupted
+from idexp.run.interrupts import uninterrupted
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from idexp.errors import ConfigError
-from idexp.run_lock import process_gone, process_start
+from idexp.run.lock import process_gone, process_start
 
 log = logging.getLogger(__name__)
 

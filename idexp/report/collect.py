@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from idexp.results import RESULTS_FILE, run_overrides
+from idexp.run.record import RESULTS_FILE, run_overrides
 
 
 @dataclass
@@ -49,7 +49,7 @@ def collect_runs(folders: list[str | Path]) -> Runs:
         for path in sorted(Path(folder).rglob(RESULTS_FILE)):
             record = json.loads(path.read_text())
             run_dir = path.parent
-            if "rescore_of" in record:  # a re-score (`python -m idexp.probe`) inside a run folder, not a run
+            if "rescore_of" in record:  # a re-score (`python -m idexp.rescore`) inside a run folder, not a run
                 continue
             if record.get("status") != "completed" or not record.get("metrics"):
                 error = (record.get("error", "") if record.get("status") != "completed"

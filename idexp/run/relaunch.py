@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from idexp.config import ConfigError
-from idexp.results import as_recorded, is_launch_setting, run_overrides
+from idexp.run.record import as_recorded, is_launch_setting, run_overrides
 
 
 class RunFolderTaken(ConfigError):

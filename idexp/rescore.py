@@ -1,4 +1,4 @@
-"""Re-score a run from its checkpoint, without training: `python -m idexp.probe RUN_DIR [options]`.
+"""Re-score a run from its checkpoint, without training: `python -m idexp.rescore RUN_DIR [options]`.
 
 The run's recorded config rebuilds its components, `checkpoints/best.ckpt` (image runs: the best
 validation accuracy) or else `checkpoints/last.ckpt` restores the encoder and the loss (heads, Λ) (a
@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from idexp.config import ConfigError, validate
-from idexp.results import RESULTS_FILE, as_recorded, existing_record
+from idexp.run.record import RESULTS_FILE, as_recorded, existing_record
 from idexp.train import build, configured_scorers, format_summary
 
 
@@ -56,7 +56,7 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m idexp.probe", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m idexp.rescore", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a run folder (results.json, checkpoints/last.ckpt)")
     parser.add_argument("--n-samples", type=int, help="fresh samples to probe on (default: the run's)")

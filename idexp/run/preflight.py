@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from idexp.config import ConfigError, validate
-from idexp.run_lock import FolderInUse, hold, is_launching_rank
+from idexp.run.lock import FolderInUse, hold, is_launching_rank
 
 
 class Preflight(Callback):
