@@ -90,7 +90,8 @@ def train(cfg: DictConfig) -> dict:
 
 
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict | None) -> dict:
-    validate(cfg)
+    """The run's lifecycle: validate -> build -> start loggers -> fit -> probe -> record."""
+    validate(cfg)  # the checks that span groups; each component checks its own values when built
     if previous is not None:
         check_same_run(previous, cfg, overrides, run_dir)
         if previous.get("status") == "completed" and previous.get("metrics"):
@@ -101,7 +102,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
                 "Fix: check its spelling against `python train.py --cfg job`." for key in unread_additions(cfg, overrides)]
     for warning in warnings:
         log.warning(warning)
-    trainer, module, datamodule, callbacks = build(cfg)
+    trainer, module, datamodule, callbacks = build(cfg)  # each component's own checks, before the folder is kept
     probe = callbacks.get("probe")
     if not isinstance(probe, IdentifiabilityProbe):
         raise ConfigError("callbacks.probe is missing: the run would produce no scores. Fix: keep callbacks=default.")
@@ -109,7 +110,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
     record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
                        overrides=overrides, earlier_wall_time_s=(previous or {}).get("wall_time_s") or 0.0)
     start_loggers(trainer.loggers, record)
-    trains = cfg.get("train", True)
+    trains = cfg.get("train", True)  # fit, then probe (on_train_end), or probe alone
     if trains:
         _fit_and_probe(trainer, module, datamodule, probe, record)
     else:  # probe only: the encoder as initialised (or loaded) scores what the architecture gives for free
@@ -123,7 +124,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
     for warning in late:
         log.warning(warning)
     warnings += late
-    record.complete(probe.metrics, warnings=warnings)
+    record.complete(probe.metrics, warnings=warnings)  # "completed" only with the scores
     return probe.metrics
 
 
