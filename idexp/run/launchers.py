@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-LAUNCHER_PRESETS = Path(__file__).parent / "conf" / "launcher"
+LAUNCHER_PRESETS = Path(__file__).parents[1] / "conf" / "launcher"
 
 
 def missing_launcher_plugin(args: list[str]) -> str | None:
