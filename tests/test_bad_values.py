@@ -9,7 +9,7 @@ import pytest
 
 from idexp.run.record import read_results
 from idexp.train import train
-from tests.conftest import QUICK, ROOT, compose_config, run_cli
+from tests.conftest import QUICK, ROOT, compose_config, copy_run, run_cli, run_cli_in_process
 
 REFUSED = [
     (["callbacks.probe.n_samples=2"], "callbacks.probe.n_samples=2 with callbacks.probe.train_fraction=0.5"),
@@ -37,6 +37,9 @@ REFUSED = [
 ]
 if __import__("torch").cuda.is_available():
     REFUSED = [case for case in REFUSED if case[0] != ["trainer=gpu"]]
+# A batch that asks the allocator for more memory than the machine has is refused in a process of its own (where
+# memory is overcommitted, a large allocation can succeed and be killed later); the other refusals run in-process.
+NEEDS_A_PROCESS = "dataset.batch_size=10000000000"
 
 
 def assert_refused(result: subprocess.CompletedProcess, message: str, logs) -> None:
@@ -50,17 +53,19 @@ def assert_refused(result: subprocess.CompletedProcess, message: str, logs) -> N
 
 @pytest.mark.parametrize("overrides,message", REFUSED, ids=[" ".join(o) for o, _ in REFUSED])
 def test_bad_value_is_refused_before_any_work(tmp_path, overrides, message):
-    assert_refused(run_cli(["logger=wandb", *QUICK, *overrides], tmp_path), message, tmp_path / "logs")
+    cli = run_cli if NEEDS_A_PROCESS in overrides else run_cli_in_process
+    assert_refused(cli(["logger=wandb", *QUICK, *overrides], tmp_path), message, tmp_path / "logs")
 
 
 def test_an_existing_file_as_run_folder_is_refused(tmp_path):
     taken = tmp_path / "notes.txt"
     taken.write_text("mine")
-    result = run_cli(["logger=none", *QUICK, f"hydra.run.dir={taken}"], tmp_path)
+    result = run_cli_in_process(["logger=none", *QUICK, f"hydra.run.dir={taken}"], tmp_path)
     assert_refused(result, f"hydra.run.dir={taken} is an existing file, not a folder", tmp_path / "logs")
     assert taken.read_text() == "mine"
 
 
+@pytest.mark.slow  # a second memory-exhausting process; the default tier refuses that batch in the table above
 def test_a_user_chosen_folder_keeps_its_own_files_when_a_run_is_refused(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
@@ -70,6 +75,7 @@ def test_a_user_chosen_folder_keeps_its_own_files_when_a_run_is_refused(tmp_path
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow  # needs a new interpreter that has never loaded the plugin (seconds of imports for one message)
 def test_a_launcher_whose_extra_is_missing_names_the_extra(tmp_path):
     hide_plugin = ("import sys; sys.modules['hydra_plugins.hydra_submitit_launcher'] = None; "
                    f"sys.argv = ['train.py', 'launcher=submitit_local', '-m', 'logger=none']; "
@@ -110,11 +116,9 @@ def test_a_loss_held_up_by_label_noise_is_not_reported_as_a_learning_rate_fault(
     assert "as expected with loss.label_noise=1" in caplog.text
 
 
-def test_a_run_that_learns_has_no_warning(tmp_path):
-    cfg = compose_config(["logger=none", "trainer=cpu", "dgp.dim=5", "dataset.batch_size=256", "trainer.max_steps=800",
-                          "callbacks.probe.n_samples=2048", "model.hidden=[128,128]"], tmp_path)
-    train(cfg)
-    assert "warnings" not in read_results(tmp_path)
+def test_a_run_that_learns_has_no_warning(learned_run):
+    folder, _ = learned_run  # LEARNS: dgp.dim=5, batch 256, 800 steps, probe on 2048 samples, hidden [128,128]
+    assert "warnings" not in read_results(folder)
 
 
 def test_a_head_with_the_wrong_size_is_refused_in_process(tmp_path):
@@ -125,10 +129,10 @@ def test_a_head_with_the_wrong_size_is_refused_in_process(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_completed_without_scores_is_not_averaged(tmp_path):
+def test_completed_without_scores_is_not_averaged(tmp_path, quick_run):
     from idexp.report.collect import collect_runs
 
-    train(compose_config(["logger=none", *QUICK], tmp_path / "good"))
+    copy_run(quick_run[0], tmp_path / "good")  # a completed ["logger=none", *QUICK] run
     (tmp_path / "bad").mkdir()
     record = {**read_results(tmp_path / "good"), "metrics": {}}
     (tmp_path / "bad" / "results.json").write_text(json.dumps(record))

@@ -20,7 +20,7 @@ from idexp.data import cache
 from idexp.data.cache import CacheError, cache_path, cached_images, manifest_path, read_rows, temporary_path
 from idexp.data.factor_images import FactorDataModule, RowBatches
 from idexp.data.formats.dsprites import read_dsprites
-from tests.conftest import run_cli
+from tests.conftest import run_cli_in_process
 from tests.dislib_files import dsprites_overrides, write_dsprites
 
 SIZES = (1, 3, 2, 2, 8, 8)
@@ -135,7 +135,7 @@ def test_a_run_completes_after_its_cache_is_truncated(dsprites, tmp_path):
     path, _, cached = dsprites
     os.truncate(cached, cached.stat().st_size - 4096)
     run_dir = tmp_path / "run"
-    result = run_cli([*dsprites_overrides(path), "logger=none", "trainer=cpu", "trainer.max_epochs=1",
+    result = run_cli_in_process([*dsprites_overrides(path), "logger=none", "trainer=cpu", "trainer.max_epochs=1",
                       "dataset.batch_size=64", "dataset.loader.num_workers=0", "model=linear",
                       f"hydra.run.dir={run_dir}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

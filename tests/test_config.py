@@ -9,7 +9,7 @@ from omegaconf import open_dict
 
 from idexp.config import ConfigError, building
 from idexp.train import build, train
-from tests.conftest import QUICK, compose_config, run_cli
+from tests.conftest import QUICK, compose_config, run_cli_in_process
 
 CONF = Path(__file__).resolve().parents[1] / "idexp" / "conf"
 
@@ -129,7 +129,7 @@ def test_a_dgp_built_inside_the_dataset_names_its_own_keys(tmp_path, overrides, 
 
 
 def test_cli_bad_value_prints_one_message_and_writes_nothing(tmp_path):
-    result = run_cli(["loss=diet", "dgp=sphere"], tmp_path)
+    result = run_cli_in_process(["loss=diet", "dgp=sphere"], tmp_path)
     assert result.returncode != 0
     assert "Configuration error: loss._target_=idexp.losses.DIET needs instance indices" in result.stderr
     assert "Traceback" not in result.stderr
@@ -138,16 +138,16 @@ def test_cli_bad_value_prints_one_message_and_writes_nothing(tmp_path):
 
 
 def test_cli_misspelled_group_lists_the_options(tmp_path):
-    result = run_cli(["loss=infonse"], tmp_path)
+    result = run_cli_in_process(["loss=infonse"], tmp_path)
     assert result.returncode != 0
     assert "Could not find 'loss/infonse'" in result.stderr and "aninfonce" in result.stderr
     assert not (tmp_path / "logs").exists()
 
 
 def test_cli_help_and_cfg_job_show_the_options(tmp_path):
-    help_text = run_cli(["--help"], tmp_path).stdout
+    help_text = run_cli_in_process(["--help"], tmp_path).stdout
     assert "dgp: box, clusters, sphere" in help_text and "loss: aninfonce, ce, diet, infonce" in help_text
-    job = run_cli(["--cfg", "job", "dgp.dim=5", "dgp.conditional.kappa=50", "seed=3", "logger=csv"], tmp_path).stdout
+    job = run_cli_in_process(["--cfg", "job", "dgp.dim=5", "dgp.conditional.kappa=50", "seed=3", "logger=csv"], tmp_path).stdout
     assert "dim: 5" in job and "kappa: 50" in job and "CSVLogger" in job and "seed: 3" in job
 
 
@@ -157,9 +157,9 @@ def test_users_own_presets_in_conf_and_conf_local_are_found(tmp_path):
     (tmp_path / "conf" / "local" / "launcher").mkdir(parents=True)
     (tmp_path / "conf" / "local" / "launcher" / "site.yaml").write_text(
         "# @package _global_\ndefaults:\n  - joblib\nhydra:\n  launcher:\n    n_jobs: 1\n")
-    job = run_cli(["--cfg", "job", "experiment=mine"], tmp_path)
+    job = run_cli_in_process(["--cfg", "job", "experiment=mine"], tmp_path)
     assert job.returncode == 0 and "dim: 7" in job.stdout, job.stderr
-    hydra = run_cli(["--cfg", "hydra", "launcher=site"], tmp_path)
+    hydra = run_cli_in_process(["--cfg", "hydra", "launcher=site"], tmp_path)
     assert hydra.returncode == 0 and "n_jobs: 1" in hydra.stdout and "JoblibLauncher" in hydra.stdout, hydra.stderr
-    elsewhere = run_cli(["--cfg", "job"], tmp_path / "conf")  # no conf/ there: no warning, the packaged defaults
+    elsewhere = run_cli_in_process(["--cfg", "job"], tmp_path / "conf")  # no conf/ there: no warning, the packaged defaults
     assert elsewhere.returncode == 0 and "not available" not in elsewhere.stderr

@@ -27,7 +27,7 @@ from idexp.dgp import (
     Uniform,
     VonMisesFisher,
 )
-from tests.conftest import QUICK, run_cli
+from tests.conftest import QUICK, run_cli_in_process
 
 N = 20_000
 KS_ALPHA = 1e-3  # all draws are seeded, so a test either always passes or always fails
@@ -623,14 +623,14 @@ def test_fewer_instances_than_clusters_draws_only_the_first_clusters_as_the_pape
 
 def test_cli_trains_with_a_huge_kappa(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli(["logger=none", *QUICK, "dgp.conditional.kappa=1e9", f"hydra.run.dir={run_dir}"], tmp_path)
+    result = run_cli_in_process(["logger=none", *QUICK, "dgp.conditional.kappa=1e9", f"hydra.run.dir={run_dir}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
 
 
 def test_cli_refuses_an_infinite_kappa_before_making_a_run_folder(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli(["logger=none", *QUICK, "dgp.conditional.kappa=inf", f"hydra.run.dir={run_dir}"], tmp_path)
+    result = run_cli_in_process(["logger=none", *QUICK, "dgp.conditional.kappa=inf", f"hydra.run.dir={run_dir}"], tmp_path)
     assert result.returncode != 0
     assert "dgp.conditional.kappa" in result.stderr and "positive finite number" in result.stderr
     assert "Traceback" not in result.stderr

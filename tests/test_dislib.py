@@ -11,7 +11,7 @@ import torch
 
 from idexp.data.factor_images import FactorDataModule, split_rows
 from idexp.train import build
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config, run_cli, run_cli_in_process
 from tests.test_config import IMAGE_MODELS
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from idexp.data.factors import index_order_classes
@@ -36,7 +36,7 @@ def finished(result, run_dir) -> dict:
 
 def test_dsprites_run_trains_classifies_and_probes_every_factor(tmp_path):
     path = write_dsprites(tmp_path / "dsprites.npz")
-    result = run_cli([*dsprites_overrides(path), *QUICK, "model=convnet",
+    result = run_cli_in_process([*dsprites_overrides(path), *QUICK, "model=convnet",
                       f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     metrics = finished(result, tmp_path / "run")
     assert "Factor probe" in result.stdout and "posX" in result.stdout
@@ -48,7 +48,7 @@ def test_dsprites_run_trains_classifies_and_probes_every_factor(tmp_path):
 
 def test_raw_pixel_baseline_probes_without_training(tmp_path):
     path = write_dsprites(tmp_path / "dsprites.npz")
-    result = run_cli([*dsprites_overrides(path), *QUICK, "model=image", "train=false",
+    result = run_cli_in_process([*dsprites_overrides(path), *QUICK, "model=image", "train=false",
                       f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "results.json").read_text())["metrics"]
@@ -96,7 +96,7 @@ def test_table4_preset_at_both_scales_and_a_short_run(tmp_path):
     assert (paper.dataset.subset, paper.dataset.batch_size, paper.trainer.max_epochs) == (1.0, 4096, 100)
     assert paper.optimizer.lr == 1e-3 and paper.scheduler is None and paper.trainer.max_steps == -1
     path = write_dsprites(tmp_path / "dsprites.npz")
-    result = run_cli(["experiment=ce_table4", *dsprites_overrides(path)[1:], *QUICK, *SMALL_MLP, "dataset.subset=1.0",
+    result = run_cli_in_process(["experiment=ce_table4", *dsprites_overrides(path)[1:], *QUICK, *SMALL_MLP, "dataset.subset=1.0",
                       f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert "probe/pearson/posX" in finished(result, tmp_path / "run")
 
@@ -137,7 +137,7 @@ def test_batches_are_uint8_until_the_device_and_labels_follow_the_target(tmp_pat
     (["dataset.split=[0.5,0.5]"], "dataset.split=[0.5, 0.5] must be three"),
 ])
 def test_bad_values_stop_before_any_work(tmp_path, overrides, expected):
-    result = run_cli(["dataset=dsprites", *overrides, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    result = run_cli_in_process(["dataset=dsprites", *overrides, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 1 and expected in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
@@ -145,7 +145,7 @@ def test_bad_values_stop_before_any_work(tmp_path, overrides, expected):
 def test_a_malformed_file_says_what_was_expected_and_where_to_get_it(tmp_path):
     bad = tmp_path / "dsprites.npz"
     np.savez(bad, images=np.zeros((2, 64, 64), np.uint8))
-    result = run_cli(["dataset=dsprites", f"dataset.path={bad}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    result = run_cli_in_process(["dataset=dsprites", f"dataset.path={bad}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "has no imgs, latents_classes, metadata" in result.stderr and "dsprites-dataset" in result.stderr
     assert "omit dataset.path" in result.stderr and "Traceback" not in result.stderr
@@ -154,7 +154,7 @@ def test_a_malformed_file_says_what_was_expected_and_where_to_get_it(tmp_path):
 
 def test_declared_factors_must_match_the_file(tmp_path):
     path = write_dsprites(tmp_path / "dsprites.npz")
-    result = run_cli(["dataset=dsprites", f"dataset.path={path}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    result = run_cli_in_process(["dataset=dsprites", f"dataset.path={path}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 1 and "but the file holds the factors" in result.stderr, result.stderr[-2000:]
 
 
@@ -190,6 +190,7 @@ def test_factor_probe_known_answers():
     assert "pearson/orientation" not in decodable  # periodic: as sine and cosine only
 
 
+@pytest.mark.slow  # a sweep of two image runs and the table; the default tier runs the table4 preset and a sweep
 def test_table4_builder_puts_the_papers_values_beside_ours(tmp_path):
     path = write_dsprites(tmp_path / "dsprites.npz")
     sweep = tmp_path / "sweep"
@@ -266,7 +267,7 @@ def test_a_constant_factor_and_constant_codes_are_warned_about_in_results_json(t
     path = _degenerate_dsprites(tmp_path / "dsprites.npz")
     args = [*dsprites_overrides(path, sizes=(1, 3, 2, 2, 8, 8)), "logger=none", "trainer=cpu", "trainer.max_epochs=1",
             "dataset.batch_size=64", "dataset.loader.num_workers=0", *SMALL_MLP, f"hydra.run.dir={tmp_path / 'run'}"]
-    result = run_cli(args, tmp_path)
+    result = run_cli_in_process(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     warnings = json.loads((tmp_path / "run" / "results.json").read_text()).get("warnings", [])
     expected = [r"factor scale is constant in the \d+ training images: no read-out can be fitted",

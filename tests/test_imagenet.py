@@ -14,7 +14,8 @@ import torch
 
 from idexp.config import ConfigError
 from idexp.models import RandomProjection, backbone
-from tests.conftest import ROOT, compose_config, run_cli
+from idexp.rescore import main as probe_cli
+from tests.conftest import ROOT, compose_config, run_cli, run_cli_in_process
 from tests.imagenet_files import annotated_val_files, write_annotations, write_imagenet
 
 QUICK = ["logger=csv", "trainer=cpu", "dataset=imagenet", "dataset.loader.num_workers=0", "dataset.batch_size=16"]
@@ -50,8 +51,9 @@ def fig3_sweep(brightness_folder, tmp_path_factory):
     root, annotations = brightness_folder
     sweep = tmp_path_factory.mktemp("sweep")
     common = [*QUICK, "train=false", f"dataset.path={root}", f"probe.annotations={annotations}"]
-    results = {"input": run_cli([*common, *PROJECTION, f"hydra.run.dir={sweep / 'input'}"], sweep),
-               "resnet18_init": run_cli([*common, "model=resnet18", f"hydra.run.dir={sweep / 'resnet18_init'}"], sweep)}
+    results = {"input": run_cli_in_process([*common, *PROJECTION, f"hydra.run.dir={sweep / 'input'}"], sweep),
+               "resnet18_init": run_cli_in_process([*common, "model=resnet18", f"hydra.run.dir={sweep / 'resnet18_init'}"],
+                                                   sweep)}
     return sweep, results
 
 
@@ -88,9 +90,7 @@ def test_a_probe_only_run_is_reprobed_from_its_config_and_cached_features(fig3_s
     sweep, results = fig3_sweep
     run = sweep / "input"
     cached = (run / "probe_features" / "fit.npz").stat().st_mtime_ns
-    rescore = subprocess.run([sys.executable, "-m", "idexp.rescore", str(run)], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-    assert rescore.returncode == 0, rescore.stderr[-3000:]
+    assert probe_cli([str(run)]) == 0  # `python -m idexp.rescore RUN`, in-process
     again = json.loads((run / "rescore" / "results.json").read_text())["metrics"]
     assert again["probe/acc/brighter"] == finished(results["input"], run)["probe/acc/brighter"]
     assert (run / "probe_features" / "fit.npz").stat().st_mtime_ns == cached  # read, not recomputed
@@ -100,7 +100,7 @@ def test_packaged_annotations_join_by_file_name(tmp_path):
     names, classes, _ = annotated_val_files(24, seed=5)
     extra = ["ILSVRC2012_val_00007197.JPEG", "ILSVRC2012_val_00000014.JPEG"]  # a prototype; one ImageNet-X lacks
     root = write_imagenet(tmp_path / "imagenet", names + extra, classes + [0, 757], train_per_class=0, flat_val=True)
-    result = run_cli([*QUICK, *PROJECTION, f"dataset.path={root}", f"dataset.val_labels={root / 'val_labels.csv'}",
+    result = run_cli_in_process([*QUICK, *PROJECTION, f"dataset.path={root}", f"dataset.val_labels={root / 'val_labels.csv'}",
                       f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     metrics = finished(result, tmp_path / "run")
     # the prototypes are dropped, as imagenet_x.load_annotations() does
@@ -108,6 +108,8 @@ def test_packaged_annotations_join_by_file_name(tmp_path):
     assert metrics["probe/n_fit"] == 24 and metrics["probe/n_positive/class"] == sum(c >= 500 for c in classes)
 
 
+@pytest.mark.slow  # two ranks train a conv net; the default tier trains under DDP in test_train.py and re-probes
+# from the feature cache in test_a_probe_only_run_is_reprobed_from_its_config_and_cached_features
 def test_ddp_training_then_probe_and_a_reprobe_from_the_feature_cache(tmp_path):
     """One epoch of a tiny random-init conv net on two CPU ranks, the probe on rank zero; re-probing the run
     reads the cached features (the images are made unreadable first) and gives the same scores."""
@@ -184,7 +186,7 @@ def test_bad_input_stops_with_one_message_and_no_run_folder(tmp_path, overrides,
     (root / "bad.jsonl").write_text('{"file_name": "ILSVRC2012_val_00000002.JPEG", "class": 3}\n')  # no factor columns
     empty = write_imagenet(tmp_path / "unannotated", ["ILSVRC2012_val_00000014.JPEG"], [757], train_per_class=0)
     args = [arg.format(root=root, empty=empty) for arg in overrides]
-    result = run_cli([*QUICK, "train=false", *args, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    result = run_cli_in_process([*QUICK, "train=false", *args, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode != 0 and message in result.stderr, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "Fix:" in result.stderr
     assert not (tmp_path / "run").exists()

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from idexp.rescore import main as rescore
 from idexp.run.record import read_results
 from idexp.train import train
-from tests.conftest import QUICK, ROOT, compose_config
+from tests.conftest import QUICK, compose_config, copy_run
 
 
 def without_time(metrics: dict) -> dict:
@@ -26,28 +24,27 @@ def test_rescoring_a_run_reproduces_its_scores_and_leaves_the_run_as_is(tmp_path
     assert {p: p.read_bytes() for p in before} == before
 
 
-def test_rescoring_with_other_probe_settings_through_the_cli(tmp_path):
-    train(compose_config(["logger=none", *QUICK], tmp_path / "run"))
-    result = subprocess.run([sys.executable, "-m", "idexp.rescore", str(tmp_path / "run"), "--n-samples", "1024",
-                             "--out", str(tmp_path / "again")], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "Identifiability probe on 1024 fresh samples" in result.stdout
+def test_rescoring_with_other_probe_settings_through_the_cli(tmp_path, quick_run, capsys):
+    copy_run(quick_run[0], tmp_path / "run")  # a completed ["logger=none", *QUICK] run
+    # `python -m idexp.rescore RUN --n-samples 1024 --out AGAIN`, in-process (test_imagenet.py starts it as a process)
+    assert rescore([str(tmp_path / "run"), "--n-samples", "1024", "--out", str(tmp_path / "again")]) == 0
+    assert "Identifiability probe on 1024 fresh samples" in capsys.readouterr().out
     assert json.loads((tmp_path / "again" / "results.json").read_text())["probe"]["n_samples"] == 1024
 
 
-def test_rescoring_a_folder_without_a_run_or_checkpoint_says_what_is_missing(tmp_path, capsys):
+def test_rescoring_a_folder_without_a_run_or_checkpoint_says_what_is_missing(tmp_path, capsys, quick_run):
     assert rescore([str(tmp_path)]) == 2
     assert "results.json is missing" in capsys.readouterr().err
-    train(compose_config(["logger=none", *QUICK], tmp_path))
-    (tmp_path / "checkpoints" / "last.ckpt").unlink()
-    assert rescore([str(tmp_path)]) == 2
+    run = copy_run(quick_run[0], tmp_path / "run")  # a completed ["logger=none", *QUICK] run
+    (run / "checkpoints" / "last.ckpt").unlink()
+    assert rescore([str(run)]) == 2
     assert "last.ckpt does not exist" in capsys.readouterr().err
 
 
-def test_a_rescore_inside_a_run_folder_is_not_a_second_run_in_the_table(tmp_path):
+def test_a_rescore_inside_a_run_folder_is_not_a_second_run_in_the_table(tmp_path, quick_run):
     from idexp.report.collect import collect_runs
 
-    train(compose_config(["logger=none", *QUICK], tmp_path / "run"))
+    copy_run(quick_run[0], tmp_path / "run")  # a completed ["logger=none", *QUICK] run
     assert rescore([str(tmp_path / "run")]) == 0
     runs = collect_runs([tmp_path])
     assert len(runs.completed) == 1 and not runs.unfinished

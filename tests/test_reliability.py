@@ -22,7 +22,7 @@ from idexp.run import lock as run_lock
 from idexp.callbacks.last_checkpoint import AtomicCheckpointIO, LastCheckpoint
 from idexp.data.factor_images import FactorDataModule
 from idexp.run.interrupts import ctrl_c_stops_at_step_end
-from tests.conftest import QUICK, ROOT, run_cli
+from tests.conftest import QUICK, ROOT, run_cli, run_cli_in_process
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from tests.test_faults import scores, start, wait_for
 
@@ -55,7 +55,7 @@ def test_a_second_launch_into_a_busy_folder_is_refused_at_once_and_a_killed_one_
     try:
         wait_for(lambda: running(run_dir))
         before = sorted(p.name for p in run_dir.iterdir())
-        second = run_cli([*LONG, "seed=1", f"hydra.run.dir={run_dir}"], tmp_path)
+        second = run_cli_in_process([*LONG, "seed=1", f"hydra.run.dir={run_dir}"], tmp_path)  # the holder: a process
         assert second.returncode == 1
         (line,) = second.stderr.strip().splitlines()  # one line: who holds it, since when, the fix
         assert f"hydra.run.dir={run_dir} is in use by the launch started" in line
@@ -66,10 +66,11 @@ def test_a_second_launch_into_a_busy_folder_is_refused_at_once_and_a_killed_one_
         first.kill()
         first.communicate(timeout=60)
     assert (run_dir / run_lock.LOCK_FILE).exists()  # SIGKILL leaves the lock behind ...
-    again = run_cli([*LONG, "seed=1", f"hydra.run.dir={run_dir}"], tmp_path)
+    again = run_cli_in_process([*LONG, "seed=1", f"hydra.run.dir={run_dir}"], tmp_path)
     assert "in use" not in again.stderr and "already holds a run of another configuration" in again.stderr  # ... unheeded
 
 
+@pytest.mark.slow  # the default tier refuses a second launch into a busy run folder (the same lock)
 def test_a_sweep_folder_holds_one_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     first = start(["-m", *LONG, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
@@ -128,7 +129,7 @@ def test_a_lock_is_taken_over_exactly_when_its_launch_is_gone(tmp_path, monkeypa
 
 
 def test_an_empty_run_folder_is_refused(tmp_path):
-    result = run_cli(["logger=none", *QUICK, "hydra.run.dir="], tmp_path)
+    result = run_cli_in_process(["logger=none", *QUICK, "hydra.run.dir="], tmp_path)
     assert result.returncode == 1 and "hydra.run.dir='' would write the run into the current folder" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -146,6 +147,7 @@ def stopped_before_its_first_save(run_dir: Path, cwd: Path) -> None:
     assert "Traceback" not in stop(process, signal.SIGTERM)
     assert record(run_dir)["status"] == "interrupted", "the run ended before the signal"
 
+@pytest.mark.slow  # the relaunch trains 4000 steps; the default tier resumes stopped runs in test_faults.py
 def test_a_relaunch_resumes_from_the_newest_state_under_one_name(tmp_path):
     """SIGTERM before the first cadence checkpoint, relaunch, finish: one last.ckpt, always the newest."""
     args, run_dir = UNSAVED, tmp_path / "run"
@@ -159,6 +161,7 @@ def test_a_relaunch_resumes_from_the_newest_state_under_one_name(tmp_path):
     assert step_of(run_dir / "checkpoints" / "last.ckpt") == 4000
 
 
+@pytest.mark.slow  # as above: a 4000-step relaunch
 def test_an_unreadable_state_is_named_and_the_newest_readable_one_resumes(tmp_path):
     args, run_dir = UNSAVED, tmp_path / "run"
     stopped_before_its_first_save(run_dir, tmp_path)
@@ -217,6 +220,7 @@ IMAGE_RUN = ["logger=none", "trainer=cpu", "trainer.max_epochs=4", "dataset.batc
              "model=mlp_dislib", "model.hidden=[64,64]", "model.out_dim=32", "callbacks.early_stop=null"]
 
 
+@pytest.mark.slow  # three image runs; the default tier resumes mid-epoch in-process (the next test)
 def test_an_image_run_killed_after_an_epoch_resumes_there_and_scores_as_if_never_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("IDEXP_CACHE", str(tmp_path / "cache"))
     sizes = (1, 3, 2, 6, 8, 8)
@@ -342,7 +346,7 @@ def test_sigterm_is_answered_within_the_grace_even_inside_a_step_that_never_ends
 
 def test_a_length_fix_fits_the_run(tmp_path):
     data = dsprites_overrides(write_dsprites(tmp_path / "dsprites.npz"))
-    result = run_cli([*data, "trainer.max_epochs=0", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    result = run_cli_in_process([*data, "trainer.max_epochs=0", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 1 and "trainer.max_epochs=0 must be a positive number" in result.stderr
     assert "trainer.max_epochs=10" in result.stderr and "max_steps=3000" not in result.stderr
     assert not (tmp_path / "run").exists()
@@ -350,6 +354,7 @@ def test_a_length_fix_fits_the_run(tmp_path):
 
 # --- W&B --------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a 3000-step relaunch with W&B; the default tier writes an offline W&B run in test_train.py
 def test_a_relaunched_run_continues_its_wandb_run(tmp_path):
     args = ["logger=wandb", *QUICK, "trainer.max_steps=3000", "trainer.log_every_n_steps=500",
             "callbacks.checkpoint.every_n_train_steps=100000"]
@@ -367,6 +372,7 @@ def test_a_relaunched_run_continues_its_wandb_run(tmp_path):
     assert f"wandb sync {run_dir.resolve()}/wandb/offline-run-*" in relaunched.stdout
 
 
+@pytest.mark.slow  # a process under a terminal that imports W&B; the default tier writes offline W&B runs
 def test_wandb_online_without_a_key_fails_at_once_under_a_terminal(tmp_path):
     """A cluster job has no one to answer a login prompt: no key means a clear failure, not a wait."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("WANDB")}

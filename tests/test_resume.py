@@ -11,9 +11,16 @@ import torch
 from idexp.run.relaunch import RunFolderTaken
 from idexp.run.record import read_results
 from idexp.train import train
-from tests.conftest import QUICK, compose_config
+from tests.conftest import QUICK, compose_config, copy_run
 
 STEPS = [*QUICK, "logger=csv", "trainer.log_every_n_steps=5", "callbacks.checkpoint.every_n_train_steps=10"]
+
+
+@pytest.fixture(scope="module")
+def steps_run(tmp_path_factory) -> tuple:
+    """A completed STEPS run, trained once: each test works on a copy of its folder."""
+    folder = tmp_path_factory.mktemp("steps_run")
+    return folder, train(compose_config(STEPS, folder))
 
 
 def logged_steps(version_dir) -> list[int]:
@@ -21,8 +28,8 @@ def logged_steps(version_dir) -> list[int]:
         return [int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")]
 
 
-def test_a_completed_run_is_skipped_and_left_untouched(tmp_path):
-    first = train(compose_config(STEPS, tmp_path))
+def test_a_completed_run_is_skipped_and_left_untouched(tmp_path, steps_run):
+    tmp_path, first = copy_run(steps_run[0], tmp_path / "run"), steps_run[1]
     before = (tmp_path / "results.json").read_bytes()
     again = train(compose_config(STEPS, tmp_path))
     assert again == json.loads(json.dumps(first))
@@ -49,17 +56,17 @@ def test_an_unfinished_run_resumes_from_its_last_checkpoint(tmp_path):
     assert logged_steps(resumed) and min(logged_steps(resumed)) >= 20  # continued from step 20, no restart
 
 
-def test_a_moved_run_folder_is_still_recognised(tmp_path):
+def test_a_moved_run_folder_is_still_recognised(tmp_path, steps_run):
     """Settings derived from the folder (checkpoint dir, probe output) follow it when it moves."""
-    train(compose_config(STEPS, tmp_path / "cluster"))
+    copy_run(steps_run[0], tmp_path / "cluster")
     shutil.move(tmp_path / "cluster", tmp_path / "laptop")
     before = (tmp_path / "laptop" / "results.json").read_bytes()
     train(compose_config(STEPS, tmp_path / "laptop"))
     assert (tmp_path / "laptop" / "results.json").read_bytes() == before
 
 
-def test_a_folder_holding_another_configuration_is_refused_and_left_as_is(tmp_path):
-    train(compose_config(STEPS, tmp_path))
+def test_a_folder_holding_another_configuration_is_refused_and_left_as_is(tmp_path, steps_run):
+    tmp_path = copy_run(steps_run[0], tmp_path / "run")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(RunFolderTaken, match=r"already holds a run of another configuration \(.*"
                        r"trainer.max_steps: 30 -> 40.*\)\. It is left as is\. Fix: re-launch with the same overrides"):
@@ -67,9 +74,9 @@ def test_a_folder_holding_another_configuration_is_refused_and_left_as_is(tmp_pa
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
-def test_a_setting_added_since_the_run_at_its_default_is_the_same_run(tmp_path):
+def test_a_setting_added_since_the_run_at_its_default_is_the_same_run(tmp_path, steps_run):
     """A folder written by an older idexp, whose config lacks a key added since, is still skipped."""
-    train(compose_config(STEPS, tmp_path))
+    tmp_path = copy_run(steps_run[0], tmp_path / "run")
     record = read_results(tmp_path)
     del record["config"]["callbacks"]["probe"]["train_fraction"], record["config"]["dgp"]["conditional"]["kappa"]
     record["config"]["dgp"]["retired_setting"] = 3  # and one removed since

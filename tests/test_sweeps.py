@@ -10,7 +10,7 @@ import pytest
 
 from idexp.report.__main__ import main as report
 from idexp.train import build, train
-from tests.conftest import QUICK, ROOT, compose_config, run_cli
+from tests.conftest import QUICK, ROOT, compose_config, copy_run, run_cli, run_cli_in_process
 
 TINY = ["logger=none", *QUICK, "trainer.max_steps=20", "callbacks.checkpoint.every_n_train_steps=10"]
 
@@ -19,7 +19,8 @@ def results(sweep_dir) -> dict:
     return {path.parent.name: json.loads(path.read_text()) for path in sweep_dir.rglob("results.json")}
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+# submitit_local starts a process per job: in the slow tier
+@pytest.mark.parametrize("launcher", ["joblib", pytest.param("submitit_local", marks=pytest.mark.slow)])
 def test_a_2x2_sweep_runs_every_job_and_the_table_averages_them(tmp_path, launcher, capsys):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", f"launcher={launcher}", *TINY, "seed=0,1", "dgp.dim=3,4", f"hydra.sweep.dir={sweep}"],
@@ -41,22 +42,31 @@ def test_a_2x2_sweep_runs_every_job_and_the_table_averages_them(tmp_path, launch
     capsys.readouterr()
 
 
-def test_relaunching_a_sweep_skips_its_completed_runs(tmp_path):
+@pytest.fixture(scope="module")
+def two_seed_sweep(tmp_path_factory):
+    """The sweep `-m TINY seed=0,1`, run once (Hydra's basic launcher runs its jobs inside the launch, so here
+    in-process); each test relaunches into a copy of its folder."""
+    cwd = tmp_path_factory.mktemp("two_seed_sweep")
+    result = run_cli_in_process(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={cwd / 'sweep'}"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "sweep"
+
+
+def test_relaunching_a_sweep_skips_its_completed_runs(tmp_path, two_seed_sweep):
+    copy_run(two_seed_sweep, tmp_path / "sweep")
     args = ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    assert run_cli(args, tmp_path).returncode == 0
     first = {name: r["wall_time_s"] for name, r in results(tmp_path / "sweep").items()}
-    again = run_cli(args, tmp_path)
+    again = run_cli_in_process(args, tmp_path)
     assert again.returncode == 0 and again.stderr.count("already holds a completed run") + again.stdout.count(
         "already holds a completed run") == 2
     assert {name: r["wall_time_s"] for name, r in results(tmp_path / "sweep").items()} == first
 
 
-def test_relaunching_with_other_overrides_leaves_the_old_runs_untouched(tmp_path):
+def test_relaunching_with_other_overrides_leaves_the_old_runs_untouched(tmp_path, two_seed_sweep):
     """Job numbers are positions in the sweep: seed=1,0 puts seed 1 in the folder of seed 0's run."""
-    sweep = tmp_path / "sweep"
-    assert run_cli(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path).returncode == 0
+    sweep = copy_run(two_seed_sweep, tmp_path / "sweep")  # the sweep -m TINY seed=0,1
     first = results(sweep)
-    swapped = run_cli(["-m", *TINY, "seed=1,0", f"hydra.sweep.dir={sweep}"], tmp_path)
+    swapped = run_cli_in_process(["-m", *TINY, "seed=1,0", f"hydra.sweep.dir={sweep}"], tmp_path)
     output = swapped.stdout + swapped.stderr
     assert swapped.returncode != 0  # both jobs were tried, and the sweep says it did not run them
     for job, (old, new) in {"0": (0, 1), "1": (1, 0)}.items():
@@ -106,6 +116,7 @@ def test_paper_scale_keeps_the_official_constant_rate_and_quick_scale_decays_it(
     assert not isinstance(module.configure_optimizers(), dict)  # an optimizer alone: no scheduler steps it
 
 
+@pytest.mark.slow  # the default tier runs every experiment in-process above, and real sweeps
 def test_a_multirun_over_every_experiment_runs_them_all(tmp_path):
     """`experiment=glob(...)` from the command line, as a user sweeps every (synthetic) preset."""
     experiments = SYNTHETIC_EXPERIMENTS
@@ -118,6 +129,7 @@ def test_a_multirun_over_every_experiment_runs_them_all(tmp_path):
     assert all(r["status"] == "completed" and "probe/r2_affine" in r["metrics"] for r in runs.values())
 
 
+@pytest.mark.slow  # a documented script (bash, a sweep, the report); the default tier runs sweeps and the report
 def test_the_fig4_script_sweeps_its_grid_and_writes_the_figure_with_the_claims(tmp_path):
     """The documented App. D script, on a 2 × 1 grid of a few steps, writing its report away from docs/results."""
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHON": sys.executable, "BETAS": "1,2", "ALPHAS": "1", "ROWS": "grid",

@@ -14,17 +14,11 @@ import pytest
 
 from idexp.run.record import read_results
 from idexp.train import train
-from tests.conftest import QUICK, ROOT, compose_config, run_cli
+from tests.conftest import QUICK, ROOT, compose_config, run_cli, run_cli_in_process
 from tests.wandb_offline import summary as offline_summary
 
-# Small enough for seconds on a CPU, hard enough that a broken loss, encoder or probe fails it.
-LEARNS = ["trainer=cpu", "dgp.dim=5", "dataset.batch_size=256",
-          "trainer.max_steps=800", "callbacks.probe.n_samples=2048", "model.hidden=[128,128]"]
-
-
-def test_infonce_recovers_the_latents_and_records_the_run(tmp_path):
-    cfg = compose_config([*LEARNS, "logger=csv"], tmp_path)
-    metrics = train(cfg)
+def test_infonce_recovers_the_latents_and_records_the_run(learned_run):
+    tmp_path, metrics = learned_run  # the shared LEARNS run (logger=csv): its folder, read only
     assert metrics["probe/r2_affine"] > 0.95
     assert metrics["probe/r2_affine"] > metrics["probe/baseline_r2_affine"] + 0.05
     record = read_results(tmp_path)
@@ -74,7 +68,7 @@ def test_wandb_offline_run_holds_the_probe_scores(tmp_path):
 
 
 def test_diverging_loss_fails_clearly_and_is_recorded(tmp_path):
-    result = run_cli(["loss=ce", "dgp=clusters", "model.output=none", "optimizer.lr=1e12", "logger=none",
+    result = run_cli_in_process(["loss=ce", "dgp=clusters", "model.output=none", "optimizer.lr=1e12", "logger=none",
                       *QUICK, "trainer.max_steps=200"], tmp_path)
     assert result.returncode != 0
     assert "Training failed" in result.stderr and "Fix: lower optimizer.lr" in result.stderr
@@ -83,6 +77,7 @@ def test_diverging_loss_fails_clearly_and_is_recorded(tmp_path):
     assert record["status"] == "failed" and "step" in record["error"]
 
 
+@pytest.mark.slow  # the default tier stops runs with SIGTERM in test_reliability.py (the grace test) and test_faults.py
 def test_sigterm_leaves_a_consistent_folder(tmp_path):
     env_args = ["logger=none", *QUICK, "trainer.max_steps=1000000", "callbacks.checkpoint.every_n_train_steps=20"]
     env = {**os.environ, "WANDB_MODE": "offline", "IDEXP_LOG_DIR": str(tmp_path / "logs")}
@@ -101,7 +96,7 @@ def test_sigterm_leaves_a_consistent_folder(tmp_path):
 
 def test_cli_run_prints_summary_and_two_runs_never_share_a_folder(tmp_path):
     args = ["logger=none", *QUICK]
-    first, second = run_cli(args, tmp_path), run_cli(args, tmp_path)
+    first, second = run_cli_in_process(args, tmp_path), run_cli_in_process(args, tmp_path)
     assert first.returncode == 0, first.stderr
     assert "R² affine" in first.stdout and "Run folder:" in first.stdout
     folders = {line.split("Run folder: ")[1] for r in (first, second) for line in r.stdout.splitlines() if "Run folder:" in line}
