@@ -1,5 +1,6 @@
 # make run   — create .venv if missing, install, run `python train.py` with the defaults (ARGS="..." for overrides)
-# make test  — same set-up, then the test suite (the command CI runs)
+# make test  — same set-up, then the default test suite (the inner loop, about 5 minutes on 2 cores)
+# make test-slow — the slow tier: processes killed and relaunched, sweeps, full-length runs (CI runs both)
 # make bench — speed benchmarks, JSON on stdout
 VENV ?= .venv
 PYTHON ?= python3
@@ -20,10 +21,10 @@ run: install
 	$(PY) train.py $(ARGS)
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 test-slow: install
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=15
 
 bench: install
 	$(PY) scripts/bench.py $(ARGS)
