@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -27,6 +28,8 @@ def records(path: Path):
             position += left_in_block
             continue
         length, kind = struct.unpack("<HB", data[position + 4:position + HEADER])
+        if position + HEADER + length > len(data):  # a record still being written
+            break
         payload = data[position + HEADER:position + HEADER + length]
         position += HEADER + length
         if kind == 0:
@@ -38,10 +41,22 @@ def records(path: Path):
             yield record
 
 
+def finished_records(run_dir: Path, timeout: float = 60.0) -> list:
+    """The records of a finished run. `wandb.finish()` can return before the service process has
+    flushed the log's tail (seen on a loaded CI machine), so wait for the run's `exit` record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list(records(next(Path(run_dir).glob("run-*.wandb"))))
+        if any(record.WhichOneof("record_type") == "exit" for record in found):
+            return found
+        assert time.monotonic() < deadline, f"{run_dir}: no exit record {timeout:.0f} s after wandb.finish()"
+        time.sleep(0.5)
+
+
 def summary(run_dir: Path) -> dict:
     """The run's summary as set with `run.summary.update` (later updates win)."""
     values: dict = {}
-    for record in records(next(Path(run_dir).glob("run-*.wandb"))):
+    for record in finished_records(run_dir):
         if record.WhichOneof("record_type") != "summary":
             continue
         for item in record.summary.update:
