@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterator
 
-from hydra.utils import get_class, get_object
+from hydra.utils import get_class, get_object, instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -229,15 +229,12 @@ def config_warnings(cfg: DictConfig) -> list[str]:
         warnings.append(f"dataset.batch_size={batch} leaves each sample only {batch - 1} other{'s' * (batch > 2)} in its "
                         "batch as negatives (contrastive losses) or for the normalisation statistics: the run learns little. "
                         "Fix: dataset.batch_size=256 or more (the papers use 1000-6144).")
-    dim, samples = _get(cfg, "dataset.latent_dim"), _get(cfg, "callbacks.probe.n_samples")
-    fraction = _get(cfg, "callbacks.probe.train_fraction")
-    if isinstance(dim, int) and isinstance(samples, int) and isinstance(fraction, (int, float)):
-        fit = int(samples * fraction)
-        if fit < PROBE_FIT_PER_PARAMETER * (dim + 1):
-            warnings.append(f"callbacks.probe.n_samples={samples} fits the probes on {fit} samples for {dim} latents "
-                            f"({dim + 1} parameters per latent): too few for a stable fit, so the scores are unreliable "
-                            f"(R² can fall below 0). Fix: callbacks.probe.n_samples="
-                            f"{max(8192, 2 * PROBE_FIT_PER_PARAMETER * (dim + 1))} (8192 is the default).")
+    dim, fit = _get(cfg, "dataset.latent_dim"), _get(cfg, "dataset.probe_fit")
+    if isinstance(dim, int) and isinstance(fit, int) and fit < PROBE_FIT_PER_PARAMETER * (dim + 1):
+        warnings.append(f"dataset.probe_fit={fit} fits the probes on {fit} samples for {dim} latents "
+                        f"({dim + 1} parameters per latent): too few for a stable fit, so the scores are unreliable "
+                        f"(R² can fall below 0). Fix: dataset.probe_fit="
+                        f"{max(4096, PROBE_FIT_PER_PARAMETER * (dim + 1))} (4096 is the default).")
     return warnings
 
 
@@ -290,7 +287,37 @@ def building(key: str) -> Iterator[None]:
             raise cause from None
         if not isinstance(cause, ARGUMENT_ERRORS):
             raise
-        raise ConfigError(_keyed(key, str(error), str(cause), written)) from None
+        message = _keyed(key, str(error), str(cause), written)
+        if leftover := re.match(r"([\w.]+)=.* is not an argument of", message):
+            _raise_deeper_cause(leftover.group(1), written)
+        raise ConfigError(message) from None
+
+
+_retrying: list[str] = []  # the leftover being looked behind (one at a time)
+
+
+def _raise_deeper_cause(setting: str, cfg: DictConfig | None) -> None:
+    """A preset's leftover (dgp=box's dgp.conditional.scale, once loss=aninfonce chose a sphere-only conditional)
+    may hide the real problem, which the component holding it finds without it: raise that one first."""
+    node, _, name = setting.rpartition(".")
+    parent = node.rpartition(".")[0]
+    if cfg is None or not parent or _get(cfg, f"{parent}._target_") is None or _retrying:
+        return
+    trimmed = copy.deepcopy(cfg)
+    OmegaConf.set_readonly(trimmed, False)
+    OmegaConf.set_struct(trimmed, False)
+    del OmegaConf.select(trimmed, node)[name]
+    _retrying.append(setting)  # one level: a second leftover is reported as itself
+    try:
+        with building(parent):
+            instantiate(OmegaConf.select(trimmed, parent))
+    except ConfigError as error:
+        if "is not an argument of" not in str(error):
+            raise
+    except Exception:  # not a value problem: the leftover is the message
+        pass
+    finally:
+        _retrying.pop()
 
 
 def _keyed(key: str, wrapper: str, message: str, cfg: DictConfig | None) -> str:

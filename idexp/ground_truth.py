@@ -75,7 +75,7 @@ class ProbeSplit:
 
 @dataclass
 class ProbeData:
-    """What a datamodule's `probe_data(n_samples, train_fraction, device)` returns: everything a scorer reads."""
+    """What a datamodule's `probe_data(device)` returns (sized by its `probe_fit` and `probe_score`): everything a scorer reads."""
 
     fit: ProbeSplit
     score: ProbeSplit | None  # None: the scorer draws its own splits from `fit` (ImageNet-X's repeated splits)

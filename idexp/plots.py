@@ -11,13 +11,13 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 
-def plot_probe(codes: np.ndarray, latents: np.ndarray, train_fraction: float, r2_per_dim: list[float], title: str,
-               path: Path, lambdas: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-    """Per latent: the affine read-out of the held-out part against the truth; learned vs true Λ if there is one."""
-    split = int(len(codes) * train_fraction)
-    decoded = LinearRegression().fit(codes[:split], latents[:split]).predict(codes[split:])
-    truth = latents[split:]
-    dim = latents.shape[1]
+def plot_probe(fit: tuple[np.ndarray, np.ndarray], score: tuple[np.ndarray, np.ndarray], r2_per_dim: list[float],
+               title: str, path: Path, lambdas: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Per latent: the affine read-out (fitted on the `fit` codes and latents) of the `score` codes against their
+    true latents; learned vs true Λ if there is one."""
+    decoded = LinearRegression().fit(*fit).predict(score[0])
+    truth = score[1]
+    dim = truth.shape[1]
     panels = dim + (lambdas is not None)
     cols = min(panels, 5)
     rows = -(-panels // cols)

@@ -3,7 +3,7 @@
 The run's recorded config rebuilds its components, `checkpoints/best.ckpt` (image runs: the best
 validation accuracy) or else `checkpoints/last.ckpt` restores the encoder and the loss (heads, Λ) (a
 `train=false` run has none: its encoder is what the config builds, e.g. `model.weights`), and the
-probe runs as at the end of training, on the same samples unless the options change them. The scores go
+probe runs as at the end of training, on the same samples unless --probe-fit/--probe-score change them. The scores go
 to RUN_DIR/rescore/ (results.json, probe.png); the run's own results.json and probe.png are left as they are.
 """
 from __future__ import annotations
@@ -18,10 +18,11 @@ from omegaconf import OmegaConf
 
 from idexp.config import ConfigError, validate
 from idexp.run.record import RESULTS_FILE, as_recorded, existing_record
+from idexp.run.renamed import upgrade_recorded
 from idexp.train import build, configured_scorers, format_summary
 
 
-def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fraction: float | None = None) -> dict:
+def rescore(run_dir: Path, out: Path, probe_fit: int | None = None, probe_score: int | None = None) -> dict:
     """Probe the checkpointed encoder of `run_dir`; returns the metrics (also in `out`/results.json)."""
     record = existing_record(run_dir)
     if record is None or not record.get("config"):
@@ -34,12 +35,12 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
     if not checkpoint.exists() and not probe_only:
         raise ConfigError(f"{checkpoint} does not exist: the run saved no state to probe. "
                           "Fix: re-launch the run's own command to train it first.")
-    cfg = OmegaConf.create(record["config"])
-    probe = {"output_dir": str(out), "feature_cache": str(run_dir / "probe_features"), **({"n_samples": n_samples} if n_samples else {}),
-             **({"train_fraction": train_fraction} if train_fraction else {})}
+    cfg = OmegaConf.create(upgrade_recorded(record["config"]))
+    probe = {"output_dir": str(out), "feature_cache": str(run_dir / "probe_features")}
+    sizes = {key: value for key, value in (("probe_fit", probe_fit), ("probe_score", probe_score)) if value}
     # Probing needs no logger, no cluster and no training strategy: one process on what this machine has.
     cfg = OmegaConf.merge(cfg, {"paths": {"output_dir": str(run_dir)}, "logger": {}, "train": False,
-                                "callbacks": {"probe": probe},
+                                "callbacks": {"probe": probe}, "dataset": sizes,
                                 "trainer": {"accelerator": "auto", "devices": 1, "strategy": "auto"}})
     validate(cfg)
     trainer, module, datamodule, callbacks = build(cfg)
@@ -51,7 +52,7 @@ def rescore(run_dir: Path, out: Path, n_samples: int | None = None, train_fracti
     (out / RESULTS_FILE).write_text(json.dumps(as_recorded(
         {"status": "completed", "metrics": metrics, "rescore_of": str(run_dir),
          "checkpoint": str(checkpoint) if checkpoint.exists() else None,
-         "probe": probe}), indent=2))
+         "probe": probe | sizes}), indent=2))
     return metrics
 
 
@@ -59,13 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.rescore", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a run folder (results.json, checkpoints/last.ckpt)")
-    parser.add_argument("--n-samples", type=int, help="fresh samples to probe on (default: the run's)")
-    parser.add_argument("--train-fraction", type=float, help="share the probes are fitted on (default: the run's)")
+    parser.add_argument("--probe-fit", type=int, help="samples or images to fit the probes on (default: the run's "
+                        "dataset.probe_fit)")
+    parser.add_argument("--probe-score", type=int, help="samples or images to score them on (default: the run's "
+                        "dataset.probe_score)")
     parser.add_argument("--out", type=Path, help="where to write results.json and probe.png (default: RUN_DIR/rescore)")
     args = parser.parse_args(argv)
     out = args.out or args.run_dir / "rescore"
     try:
-        metrics = rescore(args.run_dir, out, args.n_samples, args.train_fraction)
+        metrics = rescore(args.run_dir, out, args.probe_fit, args.probe_score)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from idexp.run.loggers import LoggerStartError, logger_start_message, no_termina
 from idexp.run.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.run.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
+from idexp.run.renamed import upgrade_overrides
 from idexp.run.record import RunRecord, existing_record
 from idexp.run.lock import FolderInUse, hold, held, is_launching_rank, release
 from idexp.scorers import SCORERS, Scorer, headline
@@ -259,6 +260,12 @@ def main() -> None:
     filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")  # we resume exactly
     if problem := missing_launcher_plugin(sys.argv[1:]):
         sys.exit(f"Configuration error: {problem}")
+    try:
+        sys.argv[1:], notes = upgrade_overrides(sys.argv[1:])  # an earlier release's names for the same settings
+    except ConfigError as error:
+        sys.exit(f"Configuration error: {error}")
+    for note in notes:
+        print(note, file=sys.stderr)
     run()
 
 

@@ -288,7 +288,7 @@ def feature_extraction(architecture: str, n: int, batch_size: int, workers: int,
             plain.append(plain_feature_throughput(encoder, [Path(tmp) / "val" / name for name in names], architecture,
                                                   batch_size, workers))
             start = time.perf_counter()
-            encode(encoder, datamodule.probe_data(0, 0.5, device).fit.inputs, flattened_inputs=False)
+            encode(encoder, datamodule.probe_data(device).fit.inputs, flattened_inputs=False)
             _sync(device)
             framework.append(n / (time.perf_counter() - start))
     ratios = np.array(framework) / np.array(plain)

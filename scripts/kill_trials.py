@@ -26,7 +26,7 @@ from tests.dislib_files import dsprites_overrides, write_dsprites  # noqa: E402 
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGKILL]
 SYNTHETIC = ["logger=none", "trainer=cpu", "trainer.max_steps=3000", "dataset.batch_size=64", "model.hidden=[32,32]",
-             "callbacks.probe.n_samples=2048", "callbacks.checkpoint.every_n_train_steps=100"]
+             "dataset.probe_fit=1024", "dataset.probe_score=1024", "callbacks.checkpoint.every_n_train_steps=100"]
 IMAGES = ["logger=none", "trainer=cpu", "trainer.max_epochs=4", "dataset.batch_size=16", "dataset.loader.num_workers=0",
           "model=mlp_dislib", "model.hidden=[64,64]", "model.out_dim=32", "callbacks.early_stop=null",
           "callbacks.checkpoint.every_n_train_steps=25"]

@@ -11,7 +11,7 @@
 # resnet50*.pth and vit_b_16*.pth (torchvision state dicts); unset, model.weights=DEFAULT reads torchvision's
 # weights from the torch hub cache (ResNet50 IMAGENET1K_V2, ViT-B/16 IMAGENET1K_V1, the paper's DEFAULT).
 # OUT (default logs/sweeps/ce_fig3) holds one folder per extractor; a re-launch skips the completed ones.
-# Any other argument is a Hydra override passed to every run (e.g. dataset.probe_images=2000 for a check).
+# Any other argument is a Hydra override passed to every run (e.g. dataset.probe_fit=2000 for a check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one

@@ -27,10 +27,10 @@ from omegaconf import DictConfig, open_dict
 ROOT = Path(__file__).resolve().parents[1]
 # Small and quick, but still a real run through every component.
 QUICK = ["trainer=cpu", "trainer.max_steps=30", "trainer.log_every_n_steps=10", "dataset.batch_size=64",
-         "callbacks.probe.n_samples=512", "model.hidden=[32,32]"]
+         "dataset.probe_fit=256", "dataset.probe_score=256", "model.hidden=[32,32]"]
 # Small enough for seconds on a CPU, hard enough that a broken loss, encoder or probe fails it.
 LEARNS = ["trainer=cpu", "dgp.dim=5", "dataset.batch_size=256",
-          "trainer.max_steps=800", "callbacks.probe.n_samples=2048", "model.hidden=[128,128]"]
+          "trainer.max_steps=800", "dataset.probe_fit=1024", "dataset.probe_score=1024", "model.hidden=[128,128]"]
 
 
 @pytest.fixture(autouse=True)

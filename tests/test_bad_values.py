@@ -12,9 +12,9 @@ from idexp.train import train
 from tests.conftest import QUICK, ROOT, compose_config, copy_run, run_cli, run_cli_in_process
 
 REFUSED = [
-    (["callbacks.probe.n_samples=2"], "callbacks.probe.n_samples=2 with callbacks.probe.train_fraction=0.5"),
-    (["callbacks.probe.train_fraction=0"], "callbacks.probe.train_fraction=0 must lie strictly between 0 and 1"),
-    (["callbacks.probe.train_fraction=1.5"], "callbacks.probe.train_fraction=1.5 must lie strictly between 0 and 1"),
+    (["dataset.probe_score=2"], "dataset.probe_score=2: the probe needs at least 10 fresh samples"),
+    (["dataset.probe_fit=many"], "dataset.probe_fit='many': the probe needs at least 10 fresh samples"),
+    (["callbacks.probe.n_samples=512,1024"], "only a single value of them can be translated"),
     (["seed=abc"], "seed='abc' must be an integer from 0 to 2^32 - 1"),
     (["hydra.run.dir=/proc/idexp/run"], "hydra.run.dir=/proc/idexp/run cannot be created"),
     (["loss=ce", "dgp=clusters", "loss.n_classes=7"], "loss.n_classes=7, but the data provide 100 values"),
@@ -146,7 +146,7 @@ def test_a_usable_but_weak_value_is_warned_about_with_its_real_cause(tmp_path):
     their numbers mean little (not "training did not converge")."""
     train(compose_config([*QUICK, "logger=none", "dataset.batch_size=2"], tmp_path / "batch"))
     assert any("dataset.batch_size=2 leaves each sample only 1 other" in w for w in read_results(tmp_path / "batch")["warnings"])
-    train(compose_config([*QUICK, "logger=none", "callbacks.probe.n_samples=40"], tmp_path / "probe"))
+    train(compose_config([*QUICK, "logger=none", "dataset.probe_fit=20"], tmp_path / "probe"))
     warnings = read_results(tmp_path / "probe")["warnings"]
     assert any("fits the probes on 20 samples for 10 latents" in w for w in warnings), warnings
     assert not any("did not converge" in w for w in warnings), warnings

@@ -76,8 +76,10 @@ BAD = [
     (["dgp=clusters", "dgp.n_instances=1"], "dgp.n_instances=1 must be at least 2"),
     (["dataset.batch_size=1"], "dataset.batch_size=1"),
     (["trainer.max_steps=0"], "trainer.max_steps=0"),
-    # dgp=box sets a scale for its conditional, which the sphere's conditionals do not take
-    (["dgp=box", "loss=aninfonce"], "dgp.conditional.scale=0.05 is not an argument of idexp.dgp.conditionals.AnisotropicNormal"),
+    # dgp=box sets a scale for its conditional, which the sphere's conditionals do not take: the real problem first
+    (["dgp=box", "loss=aninfonce"], "dgp.conditional=AnisotropicNormal is defined on the sphere only, but dgp.space=Box"),
+    (["dgp=sphere", "dgp/conditional=vmf", "+dgp.conditional.scale=2"],
+     "dgp.conditional.scale=2 is not an argument of idexp.dgp.conditionals.VonMisesFisher"),
     (["dgp=box", "loss=aninfonce", "~dgp.conditional.scale"], "dgp.conditional=AnisotropicNormal is defined on the sphere only, but dgp.space=Box"),
     (["dgp=box", "dgp/conditional=vmf", "~dgp.conditional.scale"], "dgp.conditional=VonMisesFisher is defined on the sphere only"),
     (["model.activation=swish"], "model: activation='swish' is unknown"),
@@ -98,7 +100,7 @@ BAD = [
      "dgp.cluster_marginal.noise.scale=-2 must be a positive finite number for Laplace. Fix: e.g. dgp.cluster_marginal.noise.scale=0.1"),
     (["dataset.n_classes=4"], "dataset.n_classes=4, but the DGP has no n_clusters"),
     (["dataset.latent_dim=3"], "dataset.latent_dim=3, but the DGP has dim=10"),
-    (["callbacks.probe.n_samples=15"], "callbacks.probe.n_samples=15 with callbacks.probe.train_fraction=0.5 leaves fewer than 10"),
+    (["dataset.probe_fit=5"], "dataset.probe_fit=5: the probe needs at least 10 fresh samples"),
 ]
 
 

@@ -28,7 +28,7 @@ GUIDE = ROOT / "docs" / "extending.md"
 BLOCK = re.compile(r"<!-- (?:file: (?P<path>\S+)|(?P<kind>run|output)) -->\n```\w*\n(?P<body>.*?)^```", re.S | re.M)
 # appended to every `python train.py` of the guide: later overrides win
 SHORT_DGP = ["trainer=cpu", "trainer.max_steps=20", "trainer.log_every_n_steps=10", "dataset.batch_size=64",
-             "callbacks.probe.n_samples=1024", "model.hidden=[32,32]", "logger=csv"]
+             "dataset.probe_fit=512", "dataset.probe_score=512", "model.hidden=[32,32]", "logger=csv"]
 SHORT_DATASET = ["trainer=cpu", "trainer.max_epochs=2", "trainer.log_every_n_steps=5", "model.hidden=[32,32]", "logger=csv"]
 
 

@@ -41,7 +41,7 @@ def scores(run_dir: Path) -> dict:
 def test_a_run_killed_during_the_probe_is_probed_when_relaunched(tmp_path):
     """SIGKILL while the probe runs (last.ckpt already holds the final step): the re-launch probes it."""
     args = ["logger=none", *QUICK, "trainer.max_steps=40", "callbacks.checkpoint.every_n_train_steps=20",
-            "callbacks.probe.n_samples=400000"]
+            "dataset.probe_fit=200000", "dataset.probe_score=200000"]
     reference = run_cli([*args, f"hydra.run.dir={tmp_path / 'reference'}"], tmp_path)
     assert reference.returncode == 0, reference.stderr
 

@@ -139,7 +139,7 @@ def test_probe_data_joins_the_packaged_annotations(tmp_path, annotated, others, 
     root = write_imagenet(tmp_path, names + extra, classes + [labels[n] for n in extra], brightness, train_per_class=0)
     with caplog.at_level(logging.INFO, logger="idexp.data.imagenet"):  # joined when built: bad input stops early
         dm = ImageNetDataModule(str(root), batch_size=5, loader={"num_workers": 2})
-    data = dm.probe_data(n_samples=100, train_fraction=0.5, device=torch.device("cpu"))
+    data = dm.probe_data(torch.device("cpu"))
     assert "12 of the 16 validation images" in caplog.text
     assert data.score is None and data.fit.name == "annotated validation images"
     assert [f.name for f in data.factors] == ["class", *FACTORS] and {f.kind for f in data.factors} == {"binary"}
@@ -165,8 +165,8 @@ def test_a_custom_annotation_file_and_probe_images(tmp_path, annotated, others):
     path = write_annotations(tmp_path / "mine.jsonl", custom)
     root = write_imagenet(tmp_path / "imagenet", names + prototypes, classes + [labels[n] for n in prototypes],
                           train_per_class=0)
-    dm = ImageNetDataModule(str(root), annotations=str(path), probe_images=5, batch_size=2)
-    data = dm.probe_data(0, 0.0, torch.device("cpu"))
+    dm = ImageNetDataModule(str(root), annotations=str(path), probe_fit=5, batch_size=2)
+    data = dm.probe_data(torch.device("cpu"))
     expected = custom.sort_values("file_name").iloc[:5]  # prototypes count: the user chose the file
     assert dm.probe_files == expected.file_name.tolist() and set(prototypes) <= set(custom.file_name)
     np.testing.assert_array_equal(data.fit.targets[:, 1:], expected[list(FACTORS)].to_numpy())

@@ -26,10 +26,10 @@ def test_rescoring_a_run_reproduces_its_scores_and_leaves_the_run_as_is(tmp_path
 
 def test_rescoring_with_other_probe_settings_through_the_cli(tmp_path, quick_run, capsys):
     copy_run(quick_run[0], tmp_path / "run")  # a completed ["logger=none", *QUICK] run
-    # `python -m idexp.rescore RUN --n-samples 1024 --out AGAIN`, in-process (test_imagenet.py starts it as a process)
-    assert rescore([str(tmp_path / "run"), "--n-samples", "1024", "--out", str(tmp_path / "again")]) == 0
-    assert "Identifiability probe on 1024 fresh samples" in capsys.readouterr().out
-    assert json.loads((tmp_path / "again" / "results.json").read_text())["probe"]["n_samples"] == 1024
+    # `python -m idexp.rescore RUN --probe-fit 768 --out AGAIN`, in-process (test_imagenet.py starts it as a process)
+    assert rescore([str(tmp_path / "run"), "--probe-fit", "768", "--out", str(tmp_path / "again")]) == 0
+    assert "Identifiability probe on 1024 fresh samples (fitted on 768" in capsys.readouterr().out
+    assert json.loads((tmp_path / "again" / "results.json").read_text())["probe"]["probe_fit"] == 768
 
 
 def test_rescoring_a_folder_without_a_run_or_checkpoint_says_what_is_missing(tmp_path, capsys, quick_run):

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+from idexp.run.renamed import upgrade_overrides, upgrade_recorded
 from tests.conftest import run_cli
 
 RELEASE = Path(__file__).parent / "fixtures" / "release_dacfac1"
@@ -23,6 +24,8 @@ def test_a_sweep_and_an_image_run_of_the_last_release_are_skipped_as_complete(tm
 
     relaunched = run_cli([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
     assert relaunched.returncode == 0, relaunched.stderr[-2000:]
+    assert ("Note: callbacks.probe.n_samples=512 is now written dataset.probe_fit=256 dataset.probe_score=256"
+            in relaunched.stderr)
     for job in ("0", "1"):
         assert f"{sweep / job} already holds a completed run of this configuration; skipping it" in relaunched.stdout
     recorded = json.loads((sweep / "0" / "results.json").read_text())["metrics"]
@@ -33,3 +36,19 @@ def test_a_sweep_and_an_image_run_of_the_last_release_are_skipped_as_complete(tm
     assert f"{image} already holds a completed run of this configuration; skipping it" in relaunched.stdout
     assert "Factor probe" in relaunched.stdout
     assert {path: path.read_text() for path in before} == before  # left as they were
+
+
+def test_the_old_probe_sizes_are_read_as_the_dataset_ones():
+    """The release's three probe-size knobs become dataset.probe_fit/probe_score, on the command line and in records."""
+    args, notes = upgrade_overrides(["seed=0", "callbacks.probe.n_samples=512", "callbacks.probe.train_fraction=0.25"])
+    assert args == ["seed=0", "dataset.probe_fit=128", "dataset.probe_score=384"] and len(notes) == 1
+    assert upgrade_overrides(["dataset=imagenet", "dataset.probe_images=2000"])[0] == ["dataset=imagenet", "dataset.probe_fit=2000"]
+    assert upgrade_overrides(["seed=0"]) == (["seed=0"], [])
+
+    sweep = json.loads((RELEASE / "sweep" / "0" / "results.json").read_text())["config"]
+    upgraded = upgrade_recorded(sweep)
+    assert (upgraded["dataset"]["probe_fit"], upgraded["dataset"]["probe_score"]) == (256, 256)
+    assert "n_samples" not in upgraded["callbacks"]["probe"] and "n_samples" in sweep["callbacks"]["probe"]  # a copy
+    image = upgrade_recorded(json.loads((RELEASE / "dsprites" / "results.json").read_text())["config"])
+    assert (image["dataset"]["probe_fit"], image["dataset"]["probe_score"]) == (50000, 20000)  # the images' own
+    assert upgrade_recorded({"dataset": {"probe_images": 7}})["dataset"] == {"probe_fit": 7, "probe_score": None}

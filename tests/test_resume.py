@@ -78,7 +78,7 @@ def test_a_setting_added_since_the_run_at_its_default_is_the_same_run(tmp_path, 
     """A folder written by an older idexp, whose config lacks a key added since, is still skipped."""
     tmp_path = copy_run(steps_run[0], tmp_path / "run")
     record = read_results(tmp_path)
-    del record["config"]["callbacks"]["probe"]["train_fraction"], record["config"]["dgp"]["conditional"]["kappa"]
+    del record["config"]["callbacks"]["probe"]["feature_cache"], record["config"]["dgp"]["conditional"]["kappa"]
     record["config"]["dgp"]["retired_setting"] = 3  # and one removed since
     (tmp_path / "results.json").write_text(json.dumps(record))
     before = (tmp_path / "results.json").read_bytes()

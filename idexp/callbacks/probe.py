@@ -26,8 +26,8 @@ class IdentifiabilityProbe(RunCheck):
     """After training, fits linear probes from the encoder's codes to the data's ground truth and scores them.
 
     Runs once in `on_train_end` on rank zero. The datamodule says what to fit on and what to score on
-    (`probe_data`: fresh DGP samples split by `train_fraction`, or a dataset's training and validation
-    images); each of the `scorers` (the `probe` config group) scores the codes, and again the raw inputs as
+    (`probe_data`: `dataset.probe_fit` and `dataset.probe_score` fresh DGP samples, or a dataset's training
+    and validation images); each of the `scorers` (the `probe` config group) scores the codes, and again the raw inputs as
     the untrained baseline (`probe/baseline_...`), so the table shows what training gained. A run that
     kept a best checkpoint (the best validation accuracy) is probed with those weights. Results land in
     `self.metrics`, every attached logger, and (as a plot) `probe.png` in `output_dir`.
@@ -37,21 +37,12 @@ class IdentifiabilityProbe(RunCheck):
     run, a requeued job) reads no images.
     """
 
-    def __init__(self, scorers: dict[str, Scorer] | None = None, n_samples: int = 8192, train_fraction: float = 0.5,
-                 output_dir: str | None = None, feature_cache: str | None = None) -> None:
+    def __init__(self, scorers: dict[str, Scorer] | None = None, output_dir: str | None = None,
+                 feature_cache: str | None = None) -> None:
         super().__init__()  # its `warnings` are about training (meaningful for a trained encoder only)
-        if not (isinstance(train_fraction, (int, float)) and 0 < train_fraction < 1):
-            raise ValueError(f"train_fraction={train_fraction} must lie strictly between 0 and 1: the probes are fitted on "
-                             "that share of the samples and scored on the rest. Fix: train_fraction=0.5 (the default).")
-        fit = int(n_samples * train_fraction) if isinstance(n_samples, int) else 0
-        if fit < 10 or n_samples - fit < 10:  # fewer per latent are only warned about (config_warnings)
-            raise ValueError(f"n_samples={n_samples!r} with train_fraction={train_fraction} leaves fewer than 10 samples to "
-                             "fit the probes on or to score them on. Fix: n_samples=8192 (the default).")
         # the probe group may also hold settings that the datamodule reads (probe.annotations): not scorers
-        scorers = scorers or {"latents": LatentScores(train_fraction)}
+        scorers = scorers or {"latents": LatentScores()}
         self.scorers = [scorer for scorer in scorers.values() if isinstance(scorer, Scorer)]
-        self.n_samples = n_samples
-        self.train_fraction = train_fraction
         self.output_dir = Path(output_dir) if output_dir else None
         self.feature_cache = Path(feature_cache) if feature_cache else None
         self.metrics: dict = {}
@@ -65,7 +56,7 @@ class IdentifiabilityProbe(RunCheck):
         """Probe `pl_module`'s encoder: after training, or on its own (`train=false`, a finished run re-probed)."""
         started = time.perf_counter()
         _restore_best(trainer, pl_module)
-        data = datamodule.probe_data(self.n_samples, self.train_fraction, pl_module.device)
+        data = datamodule.probe_data(pl_module.device)
         log.info("probing the encoder on %d %s%s", len(data.fit.targets), data.fit.name,
                  f", scored on {len(data.score.targets)} {data.score.name}" if data.score is not None else "")
         baseline = any(scorer.baseline for scorer in self.scorers)

@@ -136,7 +136,7 @@ class FactorDataModule(ResumesMidEpoch, L.LightningDataModule):
         batch["x"] = batch["x"].float().div_(255)  # on the training device: uint8 crosses the bus, not floats
         return batch
 
-    def probe_data(self, n_samples: int, train_fraction: float, device: torch.device) -> ProbeData:
+    def probe_data(self, device: torch.device) -> ProbeData:
         """Training images to fit on, validation images to score on (the CE paper's Table 4 protocol)."""
         fit = np.sort(self.rows["train"][: self.probe_fit])
         score = np.sort(self.rows["val"][: self.probe_score])

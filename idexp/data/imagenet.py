@@ -45,9 +45,17 @@ class ImageNetDataModule(ResumesMidEpoch, L.LightningDataModule):
     def __init__(self, path: str, preprocessing: str = "resnet50", n_classes: int = 1000, input_shape=(3, 224, 224),
                  input_dim: int = 150528, val_labels: str | None = None, annotations: str | None = None,
                  class_threshold: int = 500, subset: float = 1.0, batch_size: int = 256, seed: int = 0,
-                 probe_images: int | None = None, loader: dict | None = None, name: str = "imagenet") -> None:
+                 probe_fit: int | None = None, probe_score: None = None, loader: dict | None = None,
+                 name: str = "imagenet") -> None:
         super().__init__()
         check_subset(subset)
+        if probe_fit is not None and (isinstance(probe_fit, bool) or not isinstance(probe_fit, int) or probe_fit < 1):
+            raise ConfigError(f"dataset.probe_fit={probe_fit!r} must be a number of annotated images, or null for all "
+                              "46,110. Fix: e.g. dataset.probe_fit=2000 for a check.")
+        if probe_score is not None:
+            raise ConfigError(f"dataset.probe_score={probe_score!r}: the ImageNet-X probe scores on its own repeated "
+                              "held-out splits of the probe_fit images (probe.test_size), not on separate images. "
+                              "Fix: dataset.probe_score=null (the default).")
         self.preset = _preset(preprocessing)
         _check_shape(self.preset, preprocessing, input_shape, input_dim)
         fix = "Fix: dataset.path=<the ImageNet folder holding val/ (and train/ to train)>."
@@ -72,7 +80,7 @@ class ImageNetDataModule(ResumesMidEpoch, L.LightningDataModule):
                                                               antialias=True),
                                           T.RandomHorizontalFlip(), T.PILToTensor()])
         self.path, self.annotations, self.class_threshold = path, annotations, class_threshold
-        self.batch_size, self.seed, self.probe_images = batch_size, seed, probe_images
+        self.batch_size, self.seed, self.probe_fit = batch_size, seed, probe_fit
         self.loader = dict(loader or {})
         self.probe_files: list[str] = []
         self.annotated = self._join_annotations()
@@ -124,11 +132,11 @@ class ImageNetDataModule(ResumesMidEpoch, L.LightningDataModule):
                 f"{self.root / 'val'} (e.g. {names[0]}); ImageNet-X annotates the ILSVRC2012 validation images "
                 "ILSVRC2012_val_XXXXXXXX.JPEG. Fix: point dataset.path at the ILSVRC2012 folder whose val/ holds them "
                 "(flat or in wnid folders), or probe.annotations at annotations of your images.")
-        return joined.iloc[: self.probe_images] if self.probe_images else joined
+        return joined.iloc[: self.probe_fit] if self.probe_fit else joined
 
-    def probe_data(self, n_samples: int, train_fraction: float, device: torch.device) -> ProbeData:
-        """The ImageNet-X annotated validation images with their binarised class and 16 factors. The scorer
-        draws its own splits of them, so `n_samples` and `train_fraction` are not used; `probe_images` caps them."""
+    def probe_data(self, device: torch.device) -> ProbeData:
+        """The first `probe_fit` (all when null) ImageNet-X annotated validation images with their binarised class
+        and 16 factors. The scorer draws its own held-out splits of them, so there are no separate score images."""
         joined = self.annotated
         position = {name: i for i, name in enumerate(self.val_names)}
         rows = np.array([position[name] for name in joined.file_name], dtype=np.int64)

@@ -27,9 +27,14 @@ class SyntheticDataModule(L.LightningDataModule):
 
     epochs = False  # an endless stream: a run's length is trainer.max_steps
 
-    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, input_dim: int | None = None,
-                 latent_dim: int | None = None, n_classes: int | None = None, n_instances: int | None = None) -> None:
+    def __init__(self, dgp: nn.Module, batch_size: int = 512, seed: int = 0, probe_fit: int = 4096,
+                 probe_score: int = 4096, input_dim: int | None = None, latent_dim: int | None = None,
+                 n_classes: int | None = None, n_instances: int | None = None) -> None:
         super().__init__()
+        for key, value in (("probe_fit", probe_fit), ("probe_score", probe_score)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 10:  # fewer per latent: warned about
+                raise ConfigError(f"dataset.{key}={value!r}: the probe needs at least 10 fresh samples to fit on and "
+                                  f"to score on. Fix: dataset.{key}=4096 (the default).")
         # the sizes other components read from the dataset config must be the DGP's own; an observation x has
         # the latents' size unless the DGP says otherwise (an `input_dim` attribute: x in R^D, z in R^d)
         observed = "input_dim" if hasattr(dgp, "input_dim") else "dim"
@@ -45,6 +50,7 @@ class SyntheticDataModule(L.LightningDataModule):
         self.n_classes = n_classes
         self.batch_size = batch_size
         self.seed = seed
+        self.probe_fit, self.probe_score = probe_fit, probe_score
         self._generator: torch.Generator | None = None
         self._resume_state: torch.Tensor | None = None
 
@@ -75,10 +81,10 @@ class SyntheticDataModule(L.LightningDataModule):
     def load_state_dict(self, state: dict) -> None:
         self._resume_state = state.get("generator")
 
-    def probe_data(self, n_samples: int, train_fraction: float, device: torch.device) -> ProbeData:
-        """`n_samples` fresh samples: the probe fits on the first `train_fraction` and scores on the rest."""
-        batch = self.probe_batch(n_samples, device)
-        split = int(n_samples * train_fraction)
+    def probe_data(self, device: torch.device) -> ProbeData:
+        """Fresh samples: the probe fits on the first `probe_fit` and scores on the next `probe_score`."""
+        batch = self.probe_batch(self.probe_fit + self.probe_score, device)
+        split = self.probe_fit
         x, z = batch["x"], batch["z"].detach().float().cpu().numpy()
         return ProbeData(fit=ProbeSplit([x[:split]], z[:split], "fresh samples"),
                          score=ProbeSplit([x[split:]], z[split:], "fresh samples"),

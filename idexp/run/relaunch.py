@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from idexp.config import ConfigError
 from idexp.run.record import as_recorded, is_launch_setting, run_overrides
+from idexp.run.renamed import upgrade_recorded
 
 
 class RunFolderTaken(ConfigError):
@@ -23,7 +24,7 @@ def check_same_run(previous: dict, cfg: DictConfig, overrides: list[str], run_di
     """Raise RunFolderTaken (after undoing Hydra's rewrite of `.hydra/`) if `previous` is another run."""
     overridden = [item.lstrip("+~").split("=", 1)[0].replace("/", ".")
                   for item in [*(previous.get("overrides") or []), *overrides]]
-    differences = config_differences(previous.get("config") or {}, _as_if_in(cfg, previous), overridden)
+    differences = config_differences(upgrade_recorded(previous.get("config") or {}), _as_if_in(cfg, previous), overridden)
     if not differences:
         return
     restore_hydra_files(previous, run_dir)

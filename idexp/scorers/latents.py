@@ -85,11 +85,10 @@ class LatentScores(Scorer):
                 | _concentration_split(metrics[R2_AFFINE_PER_DIM.key], truth) | _mae_o(metrics, truth))
 
     def plot(self, fit_codes, score_codes, data, metrics, path: Path, learned: Learned) -> None:
-        codes = np.concatenate([fit_codes, score_codes])
-        latents = np.concatenate([data.fit.targets, data.score.targets])
         title = f"affine R² {metrics[R2_AFFINE.key]:.4f}   MCC {metrics[MCC_PEARSON.key]:.3f}"
         lambdas = (learned.lambdas, data.truth.lambdas) if _has_lambdas(learned, data.truth) else None
-        plot_probe(codes, latents, len(fit_codes) / len(codes), metrics[R2_AFFINE_PER_DIM.key], title, path, lambdas)
+        plot_probe((fit_codes, data.fit.targets), (score_codes, data.score.targets), metrics[R2_AFFINE_PER_DIM.key], title,
+                   path, lambdas)
 
     def tables(self, metrics: dict) -> dict[str, tuple[list[str], list[list]]]:
         r2, mcc_ = metrics[R2_AFFINE_PER_DIM.key], metrics[MCC_PEARSON_PER_DIM.key]
