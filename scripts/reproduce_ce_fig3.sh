@@ -10,20 +10,12 @@
 # DATA: the folder holding val/ (class folders or flat with the package's labels). WEIGHTS: a folder holding
 # resnet50*.pth and vit_b_16*.pth (torchvision state dicts); unset, model.weights=DEFAULT reads torchvision's
 # weights from the torch hub cache (ResNet50 IMAGENET1K_V2, ViT-B/16 IMAGENET1K_V1, the paper's DEFAULT).
-# OUT (default logs/sweeps/ce_fig3) holds one folder per extractor; a re-launch skips the completed ones.
-# Any other argument is a Hydra override passed to every run (e.g. dataset.probe_fit=2000 for a check).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}  # the make-installed venv if there is one
-overrides=()
-for arg in "$@"; do
-  case $arg in
-    DATA=*|WEIGHTS=*|OUT=*) export "${arg?}" ;;
-    *) overrides+=("$arg") ;;
-  esac
-done
+# Settings (scripts/common.sh): DATA (required), WEIGHTS, OUT (logs/sweeps/ce_fig3; one folder per extractor, a
+# re-launch skips the completed ones) and REPORT ($OUT/report). Any other argument is a Hydra override passed to
+# every run (e.g. dataset.probe_fit=2000 for a check).
+NAME=ce_fig3 DEFAULT_SEEDS=0 SETTINGS="DATA WEIGHTS"
+source "$(dirname "$0")/common.sh"
 : "${DATA:?set DATA=/path/to/imagenet (the folder holding val/)}"
-OUT=${OUT:-logs/sweeps/ce_fig3}
 weights() {  # weights ARCHITECTURE: the file in WEIGHTS, or DEFAULT (the torch hub cache)
   if [[ -z ${WEIGHTS:-} ]]; then echo DEFAULT; return; fi
   local file
@@ -41,4 +33,4 @@ probe vit_b_16_init model=vit_b_16
 probe resnet50_init model=resnet50
 probe vit_b_16_trained model=vit_b_16 model.weights="$vit"
 probe resnet50_trained model=resnet50 model.weights="$resnet50"
-"$PY" -m idexp.report "$OUT" --table ce_fig3 --out "${REPORT:-docs/results/ce_fig3}"
+report --table ce_fig3

@@ -131,10 +131,11 @@ def test_a_multirun_over_every_experiment_runs_them_all(tmp_path):
 
 @pytest.mark.slow  # a documented script (bash, a sweep, the report); the default tier runs sweeps and the report
 def test_the_fig4_script_sweeps_its_grid_and_writes_the_figure_with_the_claims(tmp_path):
-    """The documented App. D script, on a 2 × 1 grid of a few steps, writing its report away from docs/results."""
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHON": sys.executable, "BETAS": "1,2", "ALPHAS": "1", "ROWS": "grid",
-           "OUT": str(tmp_path / "sweep"), "REPORT": str(tmp_path / "report")}
-    result = subprocess.run(["bash", "scripts/reproduce_ce_fig4.sh", "logger=none", *QUICK, "trainer.max_steps=3"],
+    """The documented App. D script, on a 2 × 1 grid of a few steps, writing its report away from docs/results:
+    settings as arguments (BETAS=1,2) or from the environment (REPORT), everything else passed to Hydra."""
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHON": sys.executable, "REPORT": str(tmp_path / "report")}
+    result = subprocess.run(["bash", "scripts/reproduce_ce_fig4.sh", "BETAS=1,2", "ALPHAS=1", "ROWS=grid",
+                             f"OUT={tmp_path / 'sweep'}", "logger=none", *QUICK, "trainer.max_steps=3"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     runs = results(tmp_path / "sweep")
@@ -143,3 +144,12 @@ def test_the_fig4_script_sweeps_its_grid_and_writes_the_figure_with_the_claims(t
     assert "| dgp.conditional.beta | seeds | R² z̃→z | R² w_i→v_c | mean ‖f(x)‖ |" in table
     assert "## The paper's claims, tested" in table and "the representation norm grows as β → 1" in table
     assert (tmp_path / "report" / "fig4.png").exists()
+
+
+@pytest.mark.parametrize("script", sorted(path.name for path in (ROOT / "scripts").glob("reproduce_*.sh")))
+def test_every_reproduce_script_refuses_a_setting_it_does_not_read(script, tmp_path):
+    """One convention: upper-case SETTING=value arguments are the script's, checked before any run starts."""
+    result = subprocess.run(["bash", f"scripts/{script}", "SEEDZ=0,1", "DATA=/nowhere"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHON": "false"})  # no Python may start
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"SEEDZ=0,1 is not a setting of {script}. Fix: one of SEEDS OUT REPORT" in result.stderr

@@ -1,0 +1,30 @@
+"""Synthetic data generating processes: latent spaces, marginals, conditionals, mixings."""
+
+from idexp.dgp.conditionals import (
+    AnisotropicNormal,
+    GeneralizedNormal,
+    Laplace,
+    Normal,
+    TruncatedLaplace,
+    VonMisesFisher,
+)
+from idexp.dgp.marginals import Concentrated, Uniform
+from idexp.dgp.mixing import InvertibleMLP
+from idexp.dgp.process import ClusterDGP, LatentDGP
+from idexp.dgp.spaces import Box, Sphere
+
+__all__ = [
+    "AnisotropicNormal",
+    "Box",
+    "ClusterDGP",
+    "Concentrated",
+    "GeneralizedNormal",
+    "InvertibleMLP",
+    "LatentDGP",
+    "Laplace",
+    "Normal",
+    "Sphere",
+    "TruncatedLaplace",
+    "Uniform",
+    "VonMisesFisher",
+]

@@ -1,0 +1,94 @@
+"""Build paper-shaped tables from sweep folders: `python -m idexp.report FOLDER... [--table ce_table3]`.
+
+Prints a markdown table (ours: mean ± std over seeds; the paper's value and the difference where
+the paper reports the row) and writes table.md, table.csv, table.tex and one plot per swept
+setting into --out (for a paper figure: the figure, and the paper's claims tested under the table).
+Unfinished or failed runs are listed, never averaged.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from idexp.report.collect import Runs, collect_runs
+from idexp.report import factors, imagenetx
+from idexp.report.figures import FIGURES, claims_markdown, draw
+from idexp.report.paper import PAPER_TABLES
+from idexp.report.plots import plot_ablations
+from idexp.report.tables import ablation_table, recipe, to_markdown
+
+# --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
+FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures),
+                 "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure)}
+
+
+@dataclass
+class Layout:
+    """How a --table choice turns runs into its table, its figures and the notes under the table."""
+    title: str
+    table: Callable[[Runs], pd.DataFrame]
+    figures: Callable[[Runs, pd.DataFrame, Path], list[Path]]
+    notes: Callable[[Runs], str] = lambda runs: ""
+
+
+def layout(name: str | None) -> Layout:
+    if name in FACTOR_TABLES:
+        title, table, figures = FACTOR_TABLES[name]
+        return Layout(title, table, lambda runs, _, out: figures(runs, out))
+    if name in FIGURES:  # the CE paper's App. D: ablation rows, the figure, and the paper's claims tested
+        figure = FIGURES[name]
+        return Layout(figure.title, lambda runs: ablation_table(runs, metrics=figure.metrics),
+                      lambda runs, _, out: draw(figure, runs, out / f"{name.removeprefix('ce_')}.png"),
+                      lambda runs: f"\n## The paper's claims, tested\n\n{claims_markdown(figure, runs)}\n")
+    paper = PAPER_TABLES.get(name) if name else None
+    return Layout(paper.name if paper else "Ablation", lambda runs: ablation_table(runs, paper=paper),
+                  lambda runs, table, out: plot_ablations(table, runs.varied, out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
+    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims)")
+    parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
+    parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
+    args = parser.parse_args(argv)
+    try:
+        runs = collect_runs(args.folders)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for run in runs.unfinished:
+        print(f"not averaged ({run['status']}): {run['folder']} {run['error']}".rstrip(), file=sys.stderr)
+    if runs.completed.empty:
+        print(f"error: no completed run under {', '.join(map(str, args.folders))} "
+              "(each run folder holds a results.json). Fix: pass the folder a sweep wrote, e.g. logs/train/multiruns/<stamp>",
+              file=sys.stderr)
+        return 1
+    chosen = layout(args.table)
+    table = chosen.table(runs)
+    markdown, notes = to_markdown(table), chosen.notes(runs)
+    out = args.out or args.folders[0] / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    hours = runs.completed["wall_time_s"].sum() / 3600
+    title = (f"{args.title or chosen.title}: {len(runs.completed)} runs, "
+             f"{hours:.2f} h of run time ({runs.completed['wall_time_s'].mean():.0f} s per run)")
+    unfinished = "".join(f"- {run['status']}: {run['folder']} {run['error']}\n" for run in runs.unfinished)
+    (out / "table.md").write_text(f"# {title}\n\nTrained with: {recipe(runs)}.\n\n{markdown}\n{notes}"
+                                  + (f"\nNot averaged (unfinished or failed):\n{unfinished}" if unfinished else ""))
+    visible = table[[c for c in table.columns if not c.startswith("_")]]
+    visible.to_csv(out / "table.csv", index=False)
+    (out / "table.tex").write_text(visible.to_latex(index=False))
+    plots = chosen.figures(runs, table, out)
+    print(f"{title}\n\n{markdown}\n{notes}\nWritten: {out / 'table.md'}, table.csv, table.tex"
+          + "".join(f", {p.name}" for p in plots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

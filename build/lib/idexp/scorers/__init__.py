@@ -1,0 +1,20 @@
+"""Probe scorers: each family of scores a probe computes (chosen by the `probe` config group)."""
+from idexp.scorers.base import HEADLINE, Score, Scorer
+from idexp.scorers.factors import FactorScores
+from idexp.scorers.imagenetx import ImageNetXScores
+from idexp.scorers.latents import LatentScores
+
+# Every packaged scorer class, for turning recorded metrics back into summary lines.
+SCORERS: tuple[type[Scorer], ...] = (LatentScores, FactorScores, ImageNetXScores)
+
+
+
+def headline(metrics: dict) -> float | None:
+    """The run's headline score, the value a sweeper optimises (recorded as `probe/headline`; a record from
+    before it was kept gives its scorer's headline)."""
+    if HEADLINE.key in metrics:
+        return metrics[HEADLINE.key]
+    return next((metrics[scorer.headline.key] for scorer in SCORERS if scorer.headline.key in metrics), None)
+
+
+__all__ = ["SCORERS", "FactorScores", "ImageNetXScores", "LatentScores", "Score", "Scorer", "headline"]
