@@ -16,6 +16,7 @@ import inspect
 import math
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from hydra.utils import get_class, get_object, instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -200,12 +201,23 @@ def _validate_loss(cfg: DictConfig) -> None:
         raise ConfigError(
             f"loss._target_={target} needs the batch keys {', '.join(sorted(requires - set(provides)))}, which "
             f"dataset={_choice('dataset')} does not provide (its batches hold {', '.join(sorted(provides))}). "
-            "Fix: loss=ce (a classifier of dataset.target).")
+            f"Fix: {_losses_for(set(provides))}.")
     if provides is None:  # batches that depend on the DGP: the dataset's sizes say what they hold
         for key in sorted(requires & BATCH_SOURCES.keys()):
             source, what, fix = BATCH_SOURCES[key]
             _require(_get(cfg, source) is not None, f"loss._target_={target} needs {what}, which these data do not "
                                                     f"provide ({source} is null). Fix: add {fix}.")
+
+
+def _losses_for(provides: set[str]) -> str:
+    """The packaged loss presets whose batch keys these batches hold, as a fix."""
+    fitting = []
+    for preset in sorted((Path(__file__).parent / "conf" / "loss").glob("*.yaml")):
+        node = OmegaConf.load(preset)
+        with contextlib.suppress(Exception):
+            if set(get_class(node.get("_target_") or node.loss._target_).requires) <= provides:
+                fitting.append(f"loss={preset.stem}")
+    return f"{' or '.join(fitting)}" if fitting else "a dataset whose batches hold what the loss needs"
 
 
 def _declared(cfg: DictConfig, name: str, default=None):

@@ -1,6 +1,7 @@
 """What `pip install` of idexp gives a user: the configs, the console scripts, the licence and the typing marker."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,10 @@ pytestmark = pytest.mark.slow  # a wheel build and fresh interpreters (seconds e
 
 
 def test_the_wheel_holds_every_config_the_scripts_the_licence_and_py_typed(tmp_path):
+    source = tmp_path / "source"  # a copy: the build leaves build/ and *.egg-info behind in the tree it builds
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "logs", "build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(source)], check=True, capture_output=True, timeout=300)
     wheel = zipfile.ZipFile(next(tmp_path.glob("idexp-*.whl")))
     names = set(wheel.namelist())
     configs = {str(path.relative_to(ROOT)) for path in (ROOT / "idexp" / "conf").rglob("*.yaml")}

@@ -110,7 +110,7 @@ class FactorScores(Scorer):
         if not names:
             return []
         n_fit, n_score = int(metrics.get(N_FIT.key, 0)), int(metrics.get(N_SCORE.key, 0))
-        lines = [f"Factor probe (linear read-out fitted on {n_fit} training images, scored on {n_score} validation images; "
+        lines = [f"Factor probe (linear read-out fitted on {n_fit} samples, scored on {n_score} held-out ones; "
                  f"f: the {'trained' if trained else 'untrained'} encoder, x: the raw input):",
                  f"  {'factor':18s}" + "".join(f"{score.label + ' ' + side:>16s}" for score in PER_FACTOR for side in ("f", "x"))]
         for name in names:
