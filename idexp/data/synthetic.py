@@ -38,8 +38,9 @@ class SyntheticDataModule(L.LightningDataModule):
         # the sizes other components read from the dataset config must be the DGP's own; an observation x has
         # the latents' size unless the DGP says otherwise (an `input_dim` attribute: x in R^D, z in R^d)
         observed = "input_dim" if hasattr(dgp, "input_dim") else "dim"
+        classes = "n_classes" if hasattr(dgp, "n_classes") else "n_clusters"  # a cluster DGP's labels are its clusters
         for key, value, attribute in (("input_dim", input_dim, observed), ("latent_dim", latent_dim, "dim"),
-                                      ("n_classes", n_classes, "n_clusters"), ("n_instances", n_instances, "n_instances")):
+                                      ("n_classes", n_classes, classes), ("n_instances", n_instances, "n_instances")):
             actual = getattr(dgp, attribute, None)
             if value is not None and value != actual:
                 has = f"has {attribute}={actual}" if actual is not None else f"has no {attribute}"
