@@ -265,3 +265,17 @@ def test_the_cache_is_mapped_for_random_access_and_rows_are_read_without_mapping
     assert np.array_equal(images[rows], _pattern(rows))  # through the map: 2 % of the rows
     touched = len(rows) * 2 * 4  # kB: a 4096-byte row after the 128-byte header spans two pages
     assert _mappings(path)[0]["rss"] <= touched + 256, (_mappings(path), touched)
+
+
+def test_a_conversion_shows_a_progress_bar_on_stderr_that_reaches_the_whole_file(tmp_path, capfd, monkeypatch):
+    """A user waiting for a conversion sees it advance; a quick one shows nothing (here shown at once)."""
+    from idexp import progress
+    path = write_dsprites(tmp_path / "dsprites.npz")
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
+    read_dsprites(path)
+    bar = capfd.readouterr().err
+    mib = int(np.prod(SIZES)) * 64 * 64 / 2**20  # the uint8 cache's size
+    assert "caching dsprites.npz as uint8: 100%" in bar and f"{mib:.2f}M/{mib:.2f}M" in bar
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 2.0)
+    read_dsprites(write_dsprites(tmp_path / "again.npz"))  # a conversion of a fraction of a second
+    assert "caching" not in capfd.readouterr().err

@@ -330,3 +330,94 @@ def test_fig5_claims_on_a_batch_by_kappa_and_a_clusters_by_dim_grid(tmp_path):
     assert "✓ d=5: 90.0 → 98.0; d=10: 60.0 → 85.0; d=20: 40.0 → 45.0 |" in claims  # more clusters help
     assert "✗ d=10: 60.0 at \\|C\\|=10 vs 85.0 at \\|C\\|=100; d=20: 40.0 at \\|C\\|=10 vs 45.0 at \\|C\\|=100 |" in claims
     assert claims.count("– not covered by these runs") == 1  # no truncated Laplace runs
+
+
+# --- ablation figures: what a paper prints ---------------------------------------------------------------
+
+def _ablation_figure(runs, key, paper=PAPER_TABLES["ce_table3"]):
+    from idexp.report.plots import ablation_figure
+    from idexp.report.tables import ablation_table
+
+    table = ablation_table(runs, paper=paper)
+    return ablation_figure(table, runs.varied, key, paper.metrics, paper.source, paper.name)
+
+
+def test_an_ablation_figure_shows_mean_and_std_on_a_numeric_axis_beside_the_papers_value(tmp_path):
+    """|C| = 10, 100 (baseline: seeds at R² 99.0 and 99.4), 1000, 10⁴: a log axis, the baseline's bar ± its std,
+    the paper's values as stars, and labels, not score keys."""
+    from matplotlib.container import ErrorbarContainer
+
+    from idexp.report.collect import collect_runs
+
+    x_key, fig = _ablation_figure(collect_runs([_table3_sweep(tmp_path)]), "dgp.n_clusters")
+    ax = fig.axes[0]
+    assert x_key == "dgp.n_clusters" and ax.get_xscale() == "log" and ax.get_xlabel() == "|C|"
+    assert "CE Table 3" in fig._suptitle.get_text() and "mean ± std over 1–2 seeds" in ax.get_ylabel()
+    bars = next(c for c in ax.containers if isinstance(c, ErrorbarContainer))
+    line, _, (segments,) = bars
+    assert list(line.get_xdata()) == [10, 100, 1000, 10000]  # the values, not categories
+    baseline = segments.get_segments()[1]  # one seed elsewhere: no bar (nan)
+    assert baseline[1][1] - baseline[0][1] == pytest.approx(2 * pd.Series([99.0, 99.4]).std(), abs=1e-6)
+    stars = [artist for artist in ax.lines if artist.get_marker() == "*"]
+    assert list(stars[0].get_ydata()) == [97.5, 99.8, 99.8, 99.8]  # the |C| block's paper values
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["R² z̃→z", "paper"]
+
+
+def test_a_setting_with_one_value_gets_no_figure_and_the_report_says_so(tmp_path, capsys):
+    """d = 5 overridden on one run is the preset's d = 5: nothing to compare."""
+    from idexp.report.__main__ import main as report
+
+    _write_run(tmp_path / "sweep" / "base", {}, [], 0.99)
+    _write_run(tmp_path / "sweep" / "d5", {}, ["dgp.dim=5"], 0.98)
+    assert report([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")]) == 0
+    assert "no figure for d: a single value (5) per row" in capsys.readouterr().out
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_a_crossed_setting_splits_the_figure_and_categories_stay_categories(tmp_path):
+    """DIET's W normalised or not, crossed with p(z|v_c): one column of panels per W, the conditionals as ticks."""
+    from idexp.report.collect import collect_runs
+
+    for normalize in (True, False):
+        for job, (overrides, dgp) in enumerate([([], {}), (["dgp/conditional=laplace"],
+                                                 {"conditional": {"_target_": LAPLACE, "scale": 1.0}})]):
+            for seed in (0, 1):
+                folder = tmp_path / f"{normalize}{job}{seed}"
+                _write_run(folder, dgp, [*overrides, f"loss.normalize_rows={normalize}"], 0.9 + 0.01 * seed, seed)
+    x_key, fig = _ablation_figure(collect_runs([tmp_path]), "dgp/conditional", PAPER_TABLES["ce_table2"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["rows of W normalised = False", "rows of W normalised = True"]
+    assert [tick.get_text() for tick in fig.axes[0].get_xticklabels()] == ["preset", "laplace"]
+
+
+def test_the_heatmaps_in_percent_of_a_figure_share_one_colour_scale(tmp_path):
+    from idexp.report.collect import collect_runs
+    from idexp.report.figures import FIG5, paper_figure
+
+    for (batch, kappa), value in {(256, 10): 0.95, (256, 50): 0.80, (2048, 10): 0.97, (2048, 50): 0.90}.items():
+        _write_figure_run(tmp_path / "bk" / f"{batch}_{kappa}", {"dataset": {"batch_size": batch},
+                          "dgp": {"conditional": {"kappa": kappa}}}, [f"dataset.batch_size={batch}", f"dgp.conditional.kappa={kappa}"],
+                          {"probe/r2_affine": value})
+    for (clusters, dim), value in {(10, 5): 0.40, (100, 5): 0.98, (10, 10): 0.60, (100, 10): 0.85}.items():
+        _write_figure_run(tmp_path / "cd" / f"{clusters}_{dim}", {"dgp": {"n_clusters": clusters, "dim": dim}},
+                          [f"dgp.n_clusters={clusters}", f"dgp.dim={dim}"], {"probe/r2_affine": value})
+    fig = paper_figure(FIG5, collect_runs([tmp_path]))
+    scales = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
+    assert scales == [pytest.approx((40.0, 100.0))] * 2  # the lowest score of either panel, to 100
+
+
+def test_figures_redrawn_from_a_committed_table_are_those_of_the_runs(tmp_path, capsys):
+    """docs/results keeps table.md, not the sweeps: redrawing from it gives the same figures, with the same points."""
+    from idexp.report.__main__ import main as report
+    from idexp.report.replot import read_table, replot, table_frame
+
+    out = tmp_path / "out"
+    assert report([str(_table3_sweep(tmp_path / "sweep")), "--table", "ce_table3", "--out", str(out)]) == 0
+    drawn = sorted(path.name for path in out.glob("ablation_*.png"))
+    (out / "ablation_stale.png").write_bytes(b"")
+    assert sorted(path.name for path in replot(out, "ce_table3")) == drawn == sorted(p.name for p in out.glob("*.png"))
+    title, header, rows = read_table(out / "table.md")
+    frame, varied = table_frame(header, rows, PAPER_TABLES["ce_table3"].metrics)
+    assert title == "CE Table 3 (supervised)" and varied == TABLE3_VARIED
+    baseline = frame[frame[varied].isna().all(axis=1)].iloc[0]
+    assert (baseline["_x:dgp.dim"], baseline["_mean:R² z̃→z"], baseline["_std:R² z̃→z"]) == ("5", 99.2, 0.3)

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from idexp.callbacks.run_check import RunCheck
 from idexp.config import PROBE_FIT_PER_PARAMETER
 from idexp.ground_truth import ProbeSplit
+from idexp.progress import counted
 from idexp.scorers import LatentScores, Scorer
 from idexp.scorers.base import BASELINE, HEADLINE, N_FIT, N_SCORE, PREFIX, SECONDS, numpy
 
@@ -104,7 +105,8 @@ class IdentifiabilityProbe(RunCheck):
         if cache and (codes := _cached_codes(cache, split.ids, digest)) is not None:
             log.info("probe features of %d %s read from %s", len(codes), split.name, cache)
             return codes, None
-        codes, inputs = encode(module.encoder, split.inputs, baseline)
+        batches = counted(split.inputs, len(split.targets), f"probe: encoding the {split.name} ({role})", " samples")
+        codes, inputs = encode(module.encoder, batches, baseline)
         if cache:
             cache.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache.with_suffix(".tmp.npz")  # a run killed while writing leaves no half cache

@@ -41,8 +41,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from idexp.errors import ConfigError
+from idexp.progress import bar
 from idexp.run.lock import process_gone, process_start
 
 log = logging.getLogger(__name__)
@@ -228,7 +230,8 @@ def _convert(source: Path, path: Path, shape: tuple[int, ...], fill: Callable[[n
         path.parent.mkdir(parents=True, exist_ok=True)
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         _reserve(tmp)
-        fill(_ReleasingWrites(array, tmp))
+        with bar(array.nbytes, f"caching {source.name} as uint8", "B", unit_scale=True, unit_divisor=1024) as progress:
+            fill(_ReleasingWrites(array, tmp, progress=progress))
         array.flush()
         del array
         record = _manifest(tmp, source, identity, shape, time.monotonic() - started)
@@ -385,13 +388,17 @@ class _ReleasingWrites:
     3 GB conversion would otherwise peak at 3 GB; flushed to the file, they can be dropped safely.
     """
 
-    def __init__(self, array: np.memmap, path: Path | None = None, release_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, array: np.memmap, path: Path | None = None, release_bytes: int = 256 * 2**20,
+                 progress: tqdm | None = None) -> None:
         self.array, self.path, self.release_bytes, self._pending = array, path, release_bytes, 0
-        self._touched = time.monotonic()
+        self._touched, self.progress = time.monotonic(), progress
 
     def __setitem__(self, key, value) -> None:
         self.array[key] = value
-        self._pending += np.asarray(value).nbytes
+        written = np.asarray(value).nbytes
+        self._pending += written
+        if self.progress is not None:
+            self.progress.update(written)
         if self._pending >= self.release_bytes:
             self.array.flush()
             self.array._mmap.madvise(mmap.MADV_DONTNEED)

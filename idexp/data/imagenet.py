@@ -20,7 +20,6 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as F
-from tqdm import tqdm
 
 from idexp.data.factor_images import ResumesMidEpoch, _ordered_batches, _rank_and_world, check_subset
 from idexp.data.factors import Factor
@@ -168,7 +167,7 @@ class ProbeBatches:
         files, labels = dm.val
         dataset = ImageFiles(dm.root / "val", files[self.rows], labels[self.rows], dm.eval_transform)
         loader = dm._loader(dataset, list(_ordered_batches(len(self.rows), dm.batch_size)), persistent=False)
-        for batch in tqdm(loader, desc="probe features", total=len(self)):
+        for batch in loader:  # the probe's own bar counts the images
             yield dm._normalise(batch["x"].to(self.device, non_blocking=True))
 
 

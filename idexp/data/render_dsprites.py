@@ -41,6 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from idexp.data.cache import remove_dead_temporaries, temporary_path
 from idexp.data.factors import index_order_classes
+from idexp.progress import counted
 
 NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
 SIZES = (1, 3, 6, 40, 32, 32)
@@ -163,7 +164,8 @@ def render_dsprites(out: Path, grid: Mapping[str, Sequence[int]] | None = None) 
     tmp = temporary_path(out)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            _write_stream(archive, "imgs", (len(latent_classes), IMAGE, IMAGE), np.uint8, _image_blocks(classes))
+            images = counted(_image_blocks(classes), len(latent_classes), f"rendering {out.name}", " images")
+            _write_stream(archive, "imgs", (len(latent_classes), IMAGE, IMAGE), np.uint8, images)
             _write_array(archive, "latents_classes", latent_classes)
             _write_array(archive, "latents_values", latent_values)
             _write_array(archive, "metadata", np.array(metadata(), dtype=object))

@@ -20,7 +20,7 @@ from idexp.report import factors, imagenetx
 from idexp.report.figures import FIGURES, claims_markdown, draw
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
-from idexp.report.tables import ablation_table, recipe, to_markdown
+from idexp.report.tables import DEFAULT_METRICS, ablation_table, recipe, to_markdown
 
 # --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
 FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures),
@@ -36,7 +36,7 @@ class Layout:
     notes: Callable[[Runs], str] = lambda runs: ""
 
 
-def layout(name: str | None) -> Layout:
+def layout(name: str | None, title: str | None = None) -> Layout:
     if name in FACTOR_TABLES:
         title, table, figures = FACTOR_TABLES[name]
         return Layout(title, table, lambda runs, _, out: figures(runs, out))
@@ -46,8 +46,10 @@ def layout(name: str | None) -> Layout:
                       lambda runs, _, out: draw(figure, runs, out / f"{name.removeprefix('ce_')}.png"),
                       lambda runs: f"\n## The paper's claims, tested\n\n{claims_markdown(figure, runs)}\n")
     paper = PAPER_TABLES.get(name) if name else None
-    return Layout(paper.name if paper else "Ablation", lambda runs: ablation_table(runs, paper=paper),
-                  lambda runs, table, out: plot_ablations(table, runs.varied, out))
+    title = title or (paper.name if paper else "Ablation")
+    return Layout(title, lambda runs: ablation_table(runs, paper=paper),
+                  lambda runs, table, out: plot_ablations(table, runs.varied, out, paper.metrics if paper else DEFAULT_METRICS,
+                                                          paper.source if paper else None, title))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
               "(each run folder holds a results.json). Fix: pass the folder a sweep wrote, e.g. logs/train/multiruns/<stamp>",
               file=sys.stderr)
         return 1
-    chosen = layout(args.table)
+    chosen = layout(args.table, args.title)
     table = chosen.table(runs)
     markdown, notes = to_markdown(table), chosen.notes(runs)
     out = args.out or args.folders[0] / "report"

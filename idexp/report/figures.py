@@ -83,18 +83,29 @@ def curves(runs: Runs, x: str, metric: str) -> pd.DataFrame:
 
 def draw(figure: PaperFigure, runs: Runs, path: Path) -> list[Path]:
     """The figure's panels side by side, as in the paper; panels the runs do not cover are left out."""
-    panels = [(panel, _data(panel, runs)) for panel in figure.panels]
-    panels = [(panel, data) for panel, data in panels if not data.empty]
-    if not panels:
+    fig = paper_figure(figure, runs)
+    if fig is None:
         return []
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, (panel, data) in zip(axes[0], panels):
-        (_heatmap if isinstance(panel, Heatmap) else _curves)(ax, panel, data)
-    fig.suptitle(figure.title, fontsize=9)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+def paper_figure(figure: PaperFigure, runs: Runs) -> plt.Figure | None:
+    panels = [(panel, _data(panel, runs)) for panel in figure.panels]
+    panels = [(panel, data) for panel, data in panels if not data.empty]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    limits = _percent_limits(panels)
+    for ax, (panel, data) in zip(axes[0], panels):
+        if isinstance(panel, Heatmap):
+            _heatmap(ax, panel, data, limits if _is_percent(panel.metric) else None)
+        else:
+            _curves(ax, panel, data)
+    fig.suptitle(figure.title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _data(panel: Heatmap | Curves, runs: Runs) -> pd.DataFrame:
@@ -107,15 +118,23 @@ def _is_percent(metric: str) -> bool:
     return metric != NORM  # R² is drawn ×100, as the paper prints it; the norm as it is
 
 
-def _heatmap(ax, panel: Heatmap, data: pd.DataFrame) -> None:
+def _percent_limits(panels: list) -> tuple[float, float] | None:
+    """One colour scale for every heatmap in % of a figure (lowest score to 100), so that a colour reads the
+    same in each panel; a heatmap of another unit (the norm) keeps its own."""
+    lows = [np.nanmin(data.to_numpy(dtype=float)) * 100 for panel, data in panels
+            if isinstance(panel, Heatmap) and _is_percent(panel.metric)]
+    return (max(0.0, min(lows)), 100.0) if lows else None
+
+
+def _heatmap(ax, panel: Heatmap, data: pd.DataFrame, limits: tuple[float, float] | None) -> None:
     percent = _is_percent(panel.metric)
     values = data.to_numpy(dtype=float) * (100 if percent else 1)
-    image = ax.imshow(values, origin="lower", cmap="viridis", aspect="auto",
-                      **({"vmin": max(0.0, np.nanmin(values)), "vmax": 100} if percent else {}))
+    low, high = limits or (np.nanmin(values), np.nanmax(values))
+    image = ax.imshow(values, origin="lower", cmap="viridis", aspect="auto", vmin=low, vmax=high)
     for (row, column), value in np.ndenumerate(values):
         if np.isfinite(value):
             ax.text(column, row, f"{value:.0f}" if percent else f"{value:.2g}", ha="center", va="center",
-                    color="white" if value < np.nanmean(values) else "black", fontsize=8)
+                    color="white" if value < (low + high) / 2 else "black", fontsize=8)
     ax.set_xticks(range(data.shape[1]), [f"{v:g}" for v in data.columns])
     ax.set_yticks(range(data.shape[0]), [f"{v:g}" for v in data.index])
     ax.set_xlabel(AXES.get(panel.x, panel.x))

@@ -64,7 +64,8 @@ def _paper_rows(paper: PaperTable | None, run: pd.Series) -> list[tuple[float, s
 
 
 def _scores(group: pd.DataFrame, metrics: dict[str, str], paper: PaperTable | None, reference: dict | None) -> dict:
-    """Per metric: ours (mean ± std over seeds), the paper's value and the difference, and our mean (hidden, for plots)."""
+    """Per metric: ours (mean ± std over seeds), the paper's value and the difference, and our mean and std in
+    the printed unit (hidden, for plots; the std of one seed is nan)."""
     columns = {}
     for label, key in metrics.items():
         scale = 100.0 if _is_percent(key) else 1.0
@@ -76,7 +77,7 @@ def _scores(group: pd.DataFrame, metrics: dict[str, str], paper: PaperTable | No
             value = None if reference is None else reference.get(label)
             columns[f"{label} {paper.source}"] = "–" if value is None else value
             columns[f"{label} Δ"] = "–" if value is None or values.empty else f"{mean - value:+.{digits}f}"
-        columns[f"_{key}"] = mean
+        columns[f"_mean:{label}"], columns[f"_std:{label}"] = mean, values.std(ddof=1)  # as printed, for plots
     return columns
 
 
