@@ -64,3 +64,11 @@ def test_without_an_experiment_the_group_is_the_loss_and_the_data(tmp_path):
         cfg = compose_config(overrides, tmp_path)
         name_wandb_run(cfg, overrides)
         assert cfg.logger.wandb.group == group
+
+
+def test_a_tag_w_and_b_would_refuse_is_named_before_the_run_starts(tmp_path):
+    long_tag = "x" * 65
+    result = run_cli_in_process([*QUICK, f"tags=[ok,{long_tag}]", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"tags: the tag '{long_tag}' has 65 characters; W&B takes 1 to 64" in result.stderr
+    assert not (tmp_path / "run").exists()

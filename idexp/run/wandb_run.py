@@ -11,11 +11,13 @@ from hydra.types import RunMode
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from idexp.config import ConfigError
 from idexp.run.record import run_overrides
 from idexp.scorers import headline
 
 HEADLINE_SUMMARY = "headline"  # the summary key a runs table shows and a W&B sweep's `metric.name` reads
 UNNAMED = "defaults"  # the name of a run launched without overrides
+MAX_TAG = 64  # characters, W&B's limit
 
 
 def name_wandb_run(cfg: DictConfig, overrides: Sequence[str]) -> None:
@@ -23,11 +25,20 @@ def name_wandb_run(cfg: DictConfig, overrides: Sequence[str]) -> None:
     node = OmegaConf.select(cfg, "logger.wandb")
     if node is None:
         return
+    check_tags(cfg.get("tags"))
     with open_dict(cfg):
         if node.get("group") is None:
             node.group = run_group(cfg)
         if node.get("name") is None:
             node.name = run_name(overrides)
+
+
+def check_tags(tags) -> None:
+    """W&B takes tags of 1 to 64 characters; refuse others before the run starts, naming `tags`."""
+    for tag in tags or []:
+        if not 1 <= len(str(tag)) <= MAX_TAG:
+            raise ConfigError(f"tags: the tag '{tag}' has {len(str(tag))} characters; W&B takes 1 to {MAX_TAG}. "
+                              f"Fix: give tags of 1 to {MAX_TAG} characters, e.g. tags=[baseline,v2].")
 
 
 def run_group(cfg: DictConfig) -> str:
