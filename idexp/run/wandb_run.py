@@ -21,7 +21,8 @@ MAX_TAG = 64  # characters, W&B's limit
 
 
 def name_wandb_run(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Fill in logger.wandb.group and .name where the config leaves them null; a value set by the user is kept."""
+    """Check the tags, then fill in logger.wandb.group and .name where the config leaves them null (a value the
+    user set is kept)."""
     node = OmegaConf.select(cfg, "logger.wandb")
     if node is None:
         return
