@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import shutil
 import sys
 import traceback
@@ -24,13 +25,14 @@ from idexp.callbacks.last_checkpoint import UnreadableCheckpoint, resume_checkpo
 from idexp.callbacks.run_check import RunCheck
 from idexp.config import ARGUMENT_ERRORS, ConfigError, building, config_warnings, unread_additions, validate
 from idexp.run.interrupts import ctrl_c_stops_at_step_end
-from idexp.run.launchers import missing_launcher_plugin
+from idexp.run.launchers import missing_hydra_plugin
 from idexp.run.loggers import LoggerStartError, logger_start_message, no_terminal_input, time_limit
 from idexp.run.memory import memory_message, out_of_memory
 from idexp.module import IdentifiabilityModule, NonFiniteLossError
 from idexp.run.relaunch import RunFolderTaken, check_same_run, restore_hydra_files
 from idexp.run.renamed import upgrade_overrides
 from idexp.run.record import RunRecord, existing_record
+from idexp.run.wandb_run import name_wandb_run, summarise_headline
 from idexp.run.lock import FolderInUse, hold, held, is_launching_rank, release
 from idexp.scorers import SCORERS, Scorer, headline
 
@@ -99,6 +101,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
             log.info("%s already holds a completed run of this configuration; skipping it", run_dir)
             return previous["metrics"]
     continue_wandb_run(cfg, previous)
+    name_wandb_run(cfg, overrides)
     warnings = config_warnings(cfg) + [f"+{key} is a key that nothing reads (no component under it takes it), so it has no effect. "
                 "Fix: check its spelling against `python train.py --cfg job`." for key in unread_additions(cfg, overrides)]
     for warning in warnings:
@@ -120,6 +123,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
             logger.finalize("success")
     if rank_zero_only.rank != 0:
         return probe.metrics
+    summarise_headline(trainer.loggers, probe.metrics)
     late = [w for c in callbacks.values() if isinstance(c, RunCheck) for w in c.warnings] if trains else []
     late += probe.data_warnings  # a score left undefined is said, trained or not
     for warning in late:
@@ -258,7 +262,7 @@ def main() -> None:
     filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=.* is not available")
     filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")  # a DGP's stream
     filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")  # we resume exactly
-    if problem := missing_launcher_plugin(sys.argv[1:]):
+    if problem := missing_hydra_plugin(sys.argv[1:]):
         sys.exit(f"Configuration error: {problem}")
     try:
         sys.argv[1:], notes = upgrade_overrides(sys.argv[1:])  # an earlier release's names for the same settings
@@ -298,7 +302,15 @@ def run(cfg: DictConfig) -> float | None:
     warnings = (existing_record(run_dir) or {}).get("warnings", [])
     print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True), scorers=configured_scorers(cfg)),
           flush=True)
-    return headline(metrics)
+    return objective(metrics)
+
+
+def objective(metrics: dict) -> float | None:
+    """What a sweeper optimises: the headline score, or None where it is missing or not finite. Hydra's Optuna
+    sweeper records a None as a FAILED trial and goes on (as for a run that failed), while a NaN would stop the
+    whole search (Optuna refuses it, and the sweeper's fallback then fails too)."""
+    value = headline(metrics)
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def configured_scorers(cfg: DictConfig) -> list[type[Scorer]]:

@@ -25,6 +25,7 @@ from idexp.run.interrupts import ctrl_c_stops_at_step_end
 from tests.conftest import QUICK, ROOT, run_cli, run_cli_in_process
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from tests.test_faults import scores, start, wait_for
+from tests.wandb_offline import run_identity
 
 LONG = ["logger=none", *QUICK, "trainer.max_steps=200000", "callbacks.checkpoint.every_n_train_steps=100000"]
 
@@ -369,6 +370,7 @@ def test_a_relaunched_run_continues_its_wandb_run(tmp_path):
     assert record(run_dir)["wandb_run_id"] == run_id
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(path.name.endswith(run_id) for path in runs)
+    assert run_identity(runs[0], finished=False) == run_identity(runs[1])  # the same group and name again
     assert f"wandb sync {run_dir.resolve()}/wandb/offline-run-*" in relaunched.stdout
 
 

@@ -62,3 +62,11 @@ def summary(run_dir: Path) -> dict:
         for item in record.summary.update:
             values[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return values
+
+
+def run_identity(run_dir: Path, finished: bool = True) -> dict:
+    """What the W&B UI groups, names and filters the run by: its run record's group, display name and tags
+    (finished=False: read a run that was killed, whose log has no exit record, as it is)."""
+    logged = finished_records(run_dir) if finished else records(next(Path(run_dir).glob("run-*.wandb")))
+    run = next(record.run for record in logged if record.WhichOneof("record_type") == "run")
+    return {"group": run.run_group, "name": run.display_name, "tags": list(run.tags)}

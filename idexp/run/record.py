@@ -87,10 +87,11 @@ def existing_record(run_dir: str | Path) -> dict | None:
 
 
 # Settings that may differ between launches of one run, so they neither tell runs apart in a table
-# nor block a re-launch: how it is launched, stored, logged, shown, checked and checkpointed, and the presets
-# of the scale it does not use.
-LAUNCH_SETTINGS = ("launcher", "hydra", "paths", "logger", "scales", "callbacks.progress", "callbacks.checkpoint",
-                   "callbacks.loss_check", "callbacks.throughput", "trainer.log_every_n_steps", "trainer.enable_progress_bar")
+# nor block a re-launch: how it is launched (a search's preset included), stored, logged (W&B tags too), shown,
+# checked and checkpointed, and the presets of the scale it does not use.
+LAUNCH_SETTINGS = ("launcher", "hparams_search", "hydra", "paths", "logger", "tags", "scales", "callbacks.progress",
+                   "callbacks.checkpoint", "callbacks.loss_check", "callbacks.throughput",
+                   "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 
 
 # A node of this name, wherever it sits, holds settings of how a component executes, not of what it
