@@ -40,6 +40,7 @@ def test_an_optuna_search_runs_its_trials_and_names_the_best(tmp_path):
                                       "loss.temperature": best_run["config"]["loss"]["temperature"]}
 
 
+@pytest.mark.slow  # a search of its own; the default tier runs one search (the test above)
 def test_a_failed_trial_is_recorded_as_failed_by_optuna_and_the_search_goes_on(tmp_path):
     """A diverging run returns None: Hydra's Optuna sweeper tells Optuna the trial FAILED and runs the next one."""
     sweep, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -66,6 +67,7 @@ def test_a_failed_trial_is_recorded_as_failed_by_optuna_and_the_search_goes_on(t
     assert best.best_params["loss.temperature"] == 0.1
 
 
+@pytest.mark.slow  # a search of its own; the default tier runs one search (the test above)
 def test_a_search_in_which_every_trial_failed_says_so_without_a_traceback(tmp_path):
     sweep = tmp_path / "search"
     result = run_cli_in_process(["hparams_search=infonce_optuna", "hydra.sweeper.n_trials=2", "loss.temperature=choice(1e-40)",

@@ -1,6 +1,8 @@
 """W&B runs that can be found again: group, name, tags and the headline summary, read back from real offline runs."""
 from __future__ import annotations
 
+import pytest
+
 import glob
 import subprocess
 import sys
@@ -31,6 +33,7 @@ def test_a_single_run_is_grouped_by_its_experiment_named_by_its_overrides_and_ta
     assert summary(run)["headline"] == headline  # the summary value a runs table and a W&B sweep read
 
 
+@pytest.mark.slow  # a two-job sweep with W&B; the default tier checks one run's group, name and tags
 def test_a_multiruns_jobs_share_the_sweeps_group_and_are_named_by_their_axes(tmp_path):
     sweep = tmp_path / "logs" / "sweeps" / "two_seeds"
     result = run_cli_in_process(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
