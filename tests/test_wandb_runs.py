@@ -1,12 +1,12 @@
 """W&B runs that can be found again: group, name, tags and the headline summary, read back from real offline runs."""
 from __future__ import annotations
 
-import pytest
-
 import glob
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from idexp.run.record import read_results
 from idexp.run.wandb_run import name_wandb_run, run_name
