@@ -13,6 +13,9 @@
 - feature_extraction: the ImageNet probe's feature extraction (JPEG decoding and preprocessing in loader
   workers, the encoder in inference mode) in images/s, idexp vs a plain PyTorch inference loop (the
   model's `weights.transforms()` in the workers, `model(x)`), same images, model, batch size and workers.
+- dislib: seconds and peak memory (RSS above the data's) of MIG, SAP and DCI (lasso; gbt extrapolated from one
+  boosting stage) on 50k x 512 codes of 5 dSprites-like factors, each in a fresh process, at the scorer's
+  defaults (a 10000/5000 subset) and, for the cheap ones, on every sample (docs/metrics.md).
 """
 from __future__ import annotations
 
@@ -233,6 +236,77 @@ def probe_cost(n: int = 8192, dim: int = 10, repeats: int = 5) -> dict:
     return {"n_samples": n, "dim": dim, "seconds_trained_plus_baseline": round(float(np.median(times)), 4)}
 
 
+DISLIB_CLASSES = (3, 6, 40, 32, 32)  # dSprites' shape, scale, orientation, posX, posY
+
+
+def _dislib_problem(n: int, dim: int):
+    """Codes whose first 5 units are the factors (plus noise) and the rest noise; fit and score splits of n each."""
+    from idexp.ground_truth import Factor, ProbeData, ProbeSplit
+
+    rng = np.random.default_rng(0)
+    values = [np.stack([rng.integers(0, k, n) / k for k in DISLIB_CLASSES], axis=1) for _ in range(2)]
+    codes = [rng.standard_normal((n, dim), dtype=np.float32) for _ in range(2)]
+    for c, v in zip(codes, values):
+        c[:, : len(DISLIB_CLASSES)] += 4 * v
+    factors = tuple(Factor(f"f{j}", "categorical", tuple(np.arange(k) / k)) for j, k in enumerate(DISLIB_CLASSES))
+    return codes, ProbeData(ProbeSplit([], values[0], "fit"), ProbeSplit([], values[1], "score"), factors)
+
+
+def _dislib_child(metric: str, n: int, dim: int, samples: tuple[int, int], queue) -> None:
+    from idexp.metrics import disentanglement as dis
+    from idexp.scorers.disentanglement import DisentanglementScores, _subset
+
+    (fit_codes, score_codes), data = _dislib_problem(n, dim)
+    fit_rows, score_rows = _subset(n, samples[0], 0), _subset(n, samples[1], 0)
+    fx, sx = fit_codes[fit_rows], score_codes[score_rows]
+    fy, sy = dis.classes(data.fit.targets[fit_rows]), dis.classes(data.score.targets[score_rows])
+    Path("/proc/self/clear_refs").write_text("5")  # the peak RSS from here on, not the data's making
+    rss = _status_kb("VmRSS")
+    start = time.perf_counter()
+    if metric == "mig":
+        dis.mig(dis.discretize(fx), fy)
+    elif metric == "sap":
+        dis.sap(dis.sap_matrix(fx, fy, sx, sy, np.zeros(fy.shape[1], dtype=bool)))
+    elif metric == "dci_lasso":
+        importance, _ = dis.importance_lasso(fx, fy.astype(float), sx, sy.astype(float))
+        dis.dci_disentanglement(importance), dis.dci_completeness(importance)
+    elif metric == "dci_gbt_one_stage":  # one boosting stage of every factor: 1/100 of the default's 100 stages
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        for j in range(fy.shape[1]):
+            GradientBoostingClassifier(n_estimators=1).fit(fx, fy[:, j])
+    elif metric == "scorer":
+        DisentanglementScores(fit_samples=samples[0], score_samples=samples[1]).scores(fit_codes, score_codes, data)
+    seconds = time.perf_counter() - start
+    queue.put({"seconds": round(seconds, 2), "peak_mb_above_data": round((_status_kb("VmHWM") - rss) / 1024, 1)})
+
+
+def _status_kb(field: str) -> int:
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field))
+    return int(line.split()[1])
+
+
+def dislib_cost(n: int = 50000, dim: int = 512, full_sap: bool = False) -> dict:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    runs = {"mig": (10000, 5000), "sap": (10000, 5000), "dci_lasso": (10000, 5000), "dci_gbt_one_stage": (10000, 5000),
+            "scorer": (10000, 5000), "mig_all_samples": (n, n), "dci_lasso_all_samples": (n, n)}
+    if full_sap:
+        runs["sap_all_samples"] = (n, n)
+    report = {"codes": [n, dim], "factor_classes": list(DISLIB_CLASSES), "subset_fit_score": [10000, 5000]}
+    for name, samples in runs.items():
+        queue = context.Queue()
+        child = context.Process(target=_dislib_child, args=(name.removesuffix("_all_samples"), n, dim, samples, queue))
+        child.start()
+        report[name] = queue.get()
+        child.join()
+        print(name, report[name], flush=True)
+    stage = report["dci_gbt_one_stage"]["seconds"]
+    report["dci_gbt_estimate_100_stages"] = {"seconds": round(100 * stage), "hours": round(100 * stage / 3600, 1)}
+    return report
+
+
 def _jpeg_folder(root: Path, n: int) -> list[str]:
     """n random-texture JPEGs under root/val/, named as annotated ImageNet validation images."""
     from PIL import Image
@@ -297,7 +371,7 @@ def feature_extraction(architecture: str, n: int, batch_size: int, workers: int,
             "ratio": round(float(np.median(ratios)), 3), "ratio_per_round": [round(float(r), 3) for r in ratios]}
 
 
-BENCHMARKS = ["time_to_r2", "overhead", "probe", "render", "loader", "image_overhead", "feature_extraction"]
+BENCHMARKS = ["time_to_r2", "overhead", "probe", "render", "loader", "image_overhead", "feature_extraction", "dislib"]
 
 
 def main() -> None:
@@ -310,6 +384,7 @@ def main() -> None:
     parser.add_argument("--feature-model", help="feature_extraction's torchvision model (default: resnet50 on a GPU, "
                                                 "resnet18 on a CPU)")
     parser.add_argument("--feature-images", type=int, help="feature_extraction's images (default: 4096 GPU, 256 CPU)")
+    parser.add_argument("--dislib-full-sap", action="store_true", help="dislib: also SAP on all 50k samples (slow)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     only = set(args.only or BENCHMARKS)
@@ -332,6 +407,8 @@ def main() -> None:
         report["feature_extraction"] = feature_extraction(
             args.feature_model or ("resnet50" if gpu else "resnet18"), args.feature_images or (4096 if gpu else 256),
             batch_size=256 if gpu else 32, workers=8 if gpu else 2, rounds=args.rounds)
+    if "dislib" in only:
+        report["dislib"] = dislib_cost(full_sap=args.dislib_full_sap)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

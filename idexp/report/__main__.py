@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from idexp.report.collect import Runs, collect_runs
-from idexp.report import factors, imagenetx
+from idexp.report import disentanglement, factors, imagenetx
 from idexp.report.figures import FIGURES, claims_markdown, draw
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
@@ -25,6 +25,8 @@ from idexp.report.tables import DEFAULT_METRICS, ablation_table, recipe, to_mark
 # --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
 FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures),
                  "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure)}
+# --table names that show other recorded scores in the ablation layout: title, label -> key
+METRIC_TABLES = {"dislib": (disentanglement.TITLE, disentanglement.METRICS)}
 
 
 @dataclass
@@ -40,6 +42,10 @@ def layout(name: str | None, title: str | None = None) -> Layout:
     if name in FACTOR_TABLES:
         title, table, figures = FACTOR_TABLES[name]
         return Layout(title, table, lambda runs, _, out: figures(runs, out))
+    if name in METRIC_TABLES:
+        title, metrics = METRIC_TABLES[name]
+        return Layout(title, lambda runs: ablation_table(runs, metrics=metrics),
+                      lambda runs, table, out: plot_ablations(table, runs.varied, out))
     if name in FIGURES:  # the CE paper's App. D: ablation rows, the figure, and the paper's claims tested
         figure = FIGURES[name]
         return Layout(figure.title, lambda runs: ablation_table(runs, metrics=figure.metrics),
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
-    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims)")
+    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *METRIC_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims; dislib: DCI, MIG and SAP)")
     parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
     args = parser.parse_args(argv)

@@ -1,11 +1,12 @@
 """Probe scorers: each family of scores a probe computes (chosen by the `probe` config group)."""
 from idexp.scorers.base import HEADLINE, Score, Scorer
+from idexp.scorers.disentanglement import DisentanglementScores
 from idexp.scorers.factors import FactorScores
 from idexp.scorers.imagenetx import ImageNetXScores
 from idexp.scorers.latents import LatentScores
 
 # Every packaged scorer class, for turning recorded metrics back into summary lines.
-SCORERS: tuple[type[Scorer], ...] = (LatentScores, FactorScores, ImageNetXScores)
+SCORERS: tuple[type[Scorer], ...] = (LatentScores, FactorScores, ImageNetXScores, DisentanglementScores)
 
 
 
@@ -17,4 +18,4 @@ def headline(metrics: dict) -> float | None:
     return next((metrics[scorer.headline.key] for scorer in SCORERS if scorer.headline.key in metrics), None)
 
 
-__all__ = ["SCORERS", "FactorScores", "ImageNetXScores", "LatentScores", "Score", "Scorer", "headline"]
+__all__ = ["SCORERS", "DisentanglementScores", "FactorScores", "ImageNetXScores", "LatentScores", "Score", "Scorer", "headline"]
