@@ -15,7 +15,7 @@ README_COMMANDS = {
     "aninfonce": (["loss=aninfonce", "dgp=sphere"], 0.98),
     "ce": (["loss=ce", "dgp=clusters"], 0.95),
     "diet": (["loss=diet", "dgp=clusters"], 0.95),
-    "kappa50": (["dgp.dim=5", "dgp.conditional.kappa=50", "trainer.max_steps=20000", "seed=3"], 0.95),
+    "kappa50": (["dgp.dim=5", "dgp.conditional.kappa=50", "seed=3"], 0.95),
 }
 
 
