@@ -167,6 +167,12 @@ def test_undefined_scores_say_why(latents):
     metrics = scorer.scores(fit[:, :3], score[:, :3], constant)
     assert MIG.of("z2").removeprefix("probe/") not in metrics and np.isfinite(metrics[MIG.name])
     assert any("factor z2 is constant" in warning for warning in scorer.warnings)
+    narrow = DisentanglementScores(max_codes=3)  # wider codes (raw pixels) are not scored: named, with the fix
+    assert all(np.isnan(narrow.scores(fit, score, data)[s.name]) for s in TABLE)
+    assert narrow.warnings == [f"the encoder's codes have {fit.shape[1]} dimensions, more than "
+                               f"probe.disentanglement.max_codes=3: DCI, MIG and SAP, which compare every dimension "
+                               f"with every factor, are not computed. Fix: probe.disentanglement.max_codes="
+                               f"{fit.shape[1]} to compute them anyway."]
 
 
 # --- real runs: results.json, the summary, the table builder ---

@@ -101,6 +101,7 @@ def check_run(command: str, printed: str) -> None:
         assert record["config"]["loss"]["n_classes"] == 8
 
 
+@pytest.mark.slow  # three extensions through the CLI in a user's folder (half a minute)
 def test_the_guide_runs_as_written(tmp_path: Path) -> None:
     """Every file of docs/extending.md in an empty folder, every command run there (training shortened)."""
     project, env = user_folder(tmp_path)

@@ -45,7 +45,7 @@ def layout(name: str | None, title: str | None = None) -> Layout:
     if name in METRIC_TABLES:
         title, metrics = METRIC_TABLES[name]
         return Layout(title, lambda runs: ablation_table(runs, metrics=metrics),
-                      lambda runs, table, out: plot_ablations(table, runs.varied, out))
+                      lambda runs, table, out: plot_ablations(table, runs.varied, out, metrics, title=title))
     if name in FIGURES:  # the CE paper's App. D: ablation rows, the figure, and the paper's claims tested
         figure = FIGURES[name]
         return Layout(figure.title, lambda runs: ablation_table(runs, metrics=figure.metrics),

@@ -32,7 +32,7 @@ class DisentanglementScores(Scorer):
     headline = MIG
 
     def __init__(self, importance: str = "lasso", bins: int = 20, fit_samples: int = 10000, score_samples: int = 5000,
-                 lasso_alpha: float = 0.01, baseline: bool = True, seed: int = 0) -> None:
+                 lasso_alpha: float = 0.01, baseline: bool = True, seed: int = 0, max_codes: int = 1024) -> None:
         if importance not in dis.IMPORTANCES:
             raise ValueError(f"importance={importance!r} is not an importance model. Fix: importance=lasso (seconds) "
                              "or importance=gbt (disentanglement_lib's trees, slow on wide codes).")
@@ -42,10 +42,13 @@ class DisentanglementScores(Scorer):
             if not isinstance(value, int) or value < 10:
                 raise ValueError(f"{name}={value!r}: the metrics need at least 10 samples. Fix: {name}=10000 or 5000 "
                                  "(disentanglement_lib's sizes for the fit and score splits).")
+        if not isinstance(max_codes, int) or max_codes < 2:
+            raise ValueError(f"max_codes={max_codes!r}: the metrics compare at least 2 codes. Fix: max_codes=1024.")
         if not lasso_alpha > 0:
             raise ValueError(f"lasso_alpha={lasso_alpha!r} must be positive (0 selects every code). Fix: lasso_alpha=0.01.")
         self.importance, self.bins, self.lasso_alpha, self.seed = importance, bins, lasso_alpha, seed
         self.fit_samples, self.score_samples = fit_samples, score_samples
+        self.max_codes = max_codes  # wider codes (raw pixels as the `model=image` "encoder") are not scored
         self.baseline = baseline  # the raw inputs too: cheap for a DGP's observations, not for 4096 pixels
         self.warnings: list[str] = []
 
@@ -116,6 +119,10 @@ class DisentanglementScores(Scorer):
             return [f"{inputs} are not finite (nan/inf): DCI, MIG and SAP of them are undefined"]
         if fit_codes.shape[1] < 2:
             return [f"{inputs} have one dimension: DCI, MIG and SAP compare codes, so they are undefined"]
+        if fit_codes.shape[1] > self.max_codes:  # SAP alone fits a classifier per code and factor: minutes per 1000
+            return [f"{inputs} have {fit_codes.shape[1]} dimensions, more than probe.disentanglement.max_codes="
+                    f"{self.max_codes}: DCI, MIG and SAP, which compare every dimension with every factor, are not "
+                    f"computed. Fix: probe.disentanglement.max_codes={fit_codes.shape[1]} to compute them anyway."]
         if len(names) < 2:
             return [f"DCI, MIG and SAP need two factors that vary; only {names or 'none'} do"]
         return []
