@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import special_ortho_group, uniform_direction
 
-from idexp.ground_truth import Truth
+from idexp.ground_truth import Learned, Truth
 from idexp.metrics import affine_r2, lambda_agreement, mcc, orthogonal_r2
 from idexp.scorers.latents import identifiability_scores
 
@@ -318,15 +318,18 @@ def test_mae_o_is_zero_for_the_ce_papers_prediction_f_equals_kappa_times_an_orth
     """The CE paper's MAE_o: mean |σ_k − 1/κ| of the no-intercept map f(x) → z; f = κ·O z gives σ_k = 1/κ."""
     from idexp.scorers.latents import _mae_o, held_out_scores
 
+    head = Learned(heads={"label": np.eye(5)})  # a CE/DIET head: where the paper defines MAE_o
+
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2000, 5))
     rotation = np.linalg.qr(rng.normal(size=(5, 5)))[0]
     dgp = Truth(kappa=kappa)
     exact = held_out_scores(kappa * z[:1000] @ rotation, z[:1000], kappa * z[1000:] @ rotation, z[1000:])
-    assert _mae_o(_prefixed(exact), dgp)["mae_o"] == pytest.approx(0, abs=1e-9)
+    assert _mae_o(_prefixed(exact), dgp, head)["mae_o"] == pytest.approx(0, abs=1e-9)
     doubled = held_out_scores(2 * kappa * z[:1000] @ rotation, z[:1000], 2 * kappa * z[1000:] @ rotation, z[1000:])
-    assert _mae_o(_prefixed(doubled), dgp)["mae_o"] == pytest.approx(0.5 / kappa)  # σ = 1/(2κ)
-    assert _mae_o(_prefixed(exact), Truth()) == {}  # no κ: not defined
+    assert _mae_o(_prefixed(doubled), dgp, head)["mae_o"] == pytest.approx(0.5 / kappa)  # σ = 1/(2κ)
+    assert _mae_o(_prefixed(exact), Truth(), head) == {}  # no κ: not defined
+    assert _mae_o(_prefixed(exact), dgp, Learned()) == {}  # no head (InfoNCE, whose theory predicts σ = 1): not defined
 
 
 def _prefixed(metrics: dict) -> dict:

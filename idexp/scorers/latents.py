@@ -82,7 +82,7 @@ class LatentScores(Scorer):
     def extras(self, metrics: dict, data: ProbeData, learned: Learned) -> dict:
         truth = data.truth
         return (_head_scores(learned, truth, self.train_fraction) | _lambda_scores(learned, truth)
-                | _concentration_split(metrics[R2_AFFINE_PER_DIM.key], truth) | _mae_o(metrics, truth))
+                | _concentration_split(metrics[R2_AFFINE_PER_DIM.key], truth) | _mae_o(metrics, truth, learned))
 
     def plot(self, fit_codes, score_codes, data, metrics, path: Path, learned: Learned) -> None:
         title = f"affine R² {metrics[R2_AFFINE.key]:.4f}   MCC {metrics[MCC_PEARSON.key]:.3f}"
@@ -139,11 +139,13 @@ def _lambda_scores(learned: Learned, truth: Truth) -> dict:
             LAMBDA_LEARNED.name: learned.lambdas.tolist(), LAMBDA_TRUE.name: truth.lambdas.tolist()}
 
 
-def _mae_o(metrics: dict, truth: Truth) -> dict:
+def _mae_o(metrics: dict, truth: Truth, learned: Learned) -> dict:
     """The CE paper's MAE_o: mean |σ_k - 1/κ| over the singular values of the no-intercept map f(x) -> z. Its
-    theory (normalised W) gives f = κ·O z, so the map back is O^T/κ; defined where the DGP's conditional has κ."""
+    theory (a linear head W over the clusters or instances, CE or DIET) gives f = κ·O z, so the map back is
+    O^T/κ. Defined as the paper defines it: for a loss with such a head, on a DGP whose conditional has κ
+    (InfoNCE's theory predicts σ = 1 instead, so |σ - 1/κ| would read as a failure it is not)."""
     singular_values = metrics.get(SV_ORTHOGONAL.key)
-    if truth.kappa is None or singular_values is None:
+    if truth.kappa is None or singular_values is None or not learned.heads:
         return {}
     return {MAE_O.name: float(np.abs(np.asarray(singular_values) - 1 / truth.kappa).mean())}
 
