@@ -56,8 +56,9 @@ def test_a_metric_the_run_does_not_define_has_no_difference_to_the_papers(tmp_pa
     assert row["R²_o z̃→z Δ"] == "+1.8"  # 87.0 against the paper's 85.2
 
 
-@pytest.mark.parametrize("override", ["dgp.dim=7", "dgp.n_clusters=10", "dgp.conditional.kappa=50", "dgp.n_instances=100"])
-def test_a_table5_row_matches_the_paper_only_at_the_papers_d_clusters_kappa_and_n(tmp_path, override):
+@pytest.mark.parametrize("override", ["dgp.dim=7", "dgp.n_clusters=10", "dgp.conditional.kappa=50", "dgp.n_instances=100",
+                                      "dgp.cluster_marginal.noise.scale=2"])
+def test_a_table5_row_matches_the_paper_only_at_the_papers_d_clusters_kappa_n_and_scale(tmp_path, override):
     base = ["experiment=ce_table5", "dgp/marginal@dgp.cluster_marginal=laplace", "loss.normalize_rows=true"]
     cfg = compose_config([*base, override], tmp_path)
     assert PAPER_TABLES["ce_table5"].lookup(pd.Series(flatten(OmegaConf.to_container(cfg, resolve=True)))) is None
