@@ -40,6 +40,9 @@ def test_anInfoNCE_reference_values_are_labelled_as_the_official_log_not_a_paper
     table = ablation_table(Runs(pd.DataFrame([run])), paper=PAPER_TABLES["aninfonce"])
     assert table.loc[0, "MCC official log"] == 99.0 and not any(column.endswith(" paper") for column in table.columns)
     assert "in-sample" in PAPER_TABLES["aninfonce"].name and "held out" in PAPER_TABLES["aninfonce"].name
+    from idexp.report.__main__ import layout
+    notes = layout("aninfonce").notes(Runs(pd.DataFrame([run])))  # under the table: the Λ corr is ours, from the log
+    assert "not printed in it but computed by us from the learned Λ̂ it prints" in notes
 
 
 def test_a_metric_the_run_does_not_define_has_no_difference_to_the_papers(tmp_path):

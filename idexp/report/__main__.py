@@ -55,7 +55,8 @@ def layout(name: str | None, title: str | None = None) -> Layout:
     title = title or (paper.name if paper else "Ablation")
     return Layout(title, lambda runs: ablation_table(runs, paper=paper),
                   lambda runs, table, out: plot_ablations(table, runs.varied, out, paper.metrics if paper else DEFAULT_METRICS,
-                                                          paper.source if paper else None, title))
+                                                          paper.source if paper else None, title),
+                  lambda runs: f"\n{paper.notes}\n" if paper and paper.notes else "")
 
 
 def main(argv: list[str] | None = None) -> int:
