@@ -147,6 +147,22 @@ def test_the_recipe_of_aninfonce_states_the_rate_of_lambda_too(tmp_path, scale, 
     assert recipe(runs) == expected
 
 
+def test_encoders_trained_with_recipes_of_their_own_get_one_each():
+    """CE Table 4's f_MLP and f_CNN: all images at batch 4096 for 5 epochs, and a 10% subset at 256 for 2."""
+    from idexp.report.collect import Runs
+    from idexp.report.tables import recipe
+
+    runs = Runs(pd.DataFrame([
+        {"override:model": "mlp_dislib", "trainer.max_epochs": 5, "dataset.subset": 1.0, "dataset.batch_size": 4096,
+         "optimizer.lr": 0.001},
+        {"override:model": "resnet18", "trainer.max_epochs": 2, "dataset.subset": 0.1, "dataset.batch_size": 256,
+         "optimizer.lr": 0.001}]))
+    assert recipe(runs) == ("model=mlp_dislib: epochs 5 · subset 1.0 · batch 4096 · lr 0.001 · schedule constant; "
+                            "model=resnet18: epochs 2 · subset 0.1 · batch 256 · lr 0.001 · schedule constant")
+    same = Runs(runs.completed.assign(**{"trainer.max_epochs": 2, "dataset.subset": 0.1, "dataset.batch_size": 256}))
+    assert recipe(same) == "epochs 2 · subset 0.1 · batch 256 · lr 0.001 · schedule constant"
+
+
 def test_execution_settings_neither_split_rows_nor_block_a_relaunch():
     from idexp.run.relaunch import config_differences
     from idexp.run.record import is_launch_setting, run_overrides

@@ -89,19 +89,31 @@ def _mean_spread(values: pd.Series, digits: int) -> str:
 
 
 # what a table's runs were trained with, for its header: label -> config key
-RECIPE = {"scale": "scale", "steps": "trainer.max_steps", "epochs": "trainer.max_epochs", "batch": "dataset.batch_size",
-          "lr": "optimizer.lr", "loss lr": "loss.lr", "schedule": "scheduler._target_"}  # loss lr: Λ's or τ's own rate
+RECIPE = {"scale": "scale", "steps": "trainer.max_steps", "epochs": "trainer.max_epochs", "subset": "dataset.subset",
+          "batch": "dataset.batch_size", "lr": "optimizer.lr", "loss lr": "loss.lr",  # loss lr: Λ's or τ's own rate
+          "schedule": "scheduler._target_"}
+MODEL = "override:model"  # the model= choice of a run, where its command line made one
 SCHEDULES = {"CosineAnnealingLR": "cosine"}
 
 
 def recipe(runs: Runs) -> str:
     """"scale quick · steps 8000 · batch 1024 · lr 0.003 · schedule cosine": each setting's values over the runs
-    (a loss with parameters of its own, such as AnInfoNCE's Λ, adds their rate: "loss lr 0.01")."""
+    (a loss with parameters of its own, such as AnInfoNCE's Λ, adds their rate: "loss lr 0.01"). Encoders trained
+    with recipes of their own (CE Table 4's f_MLP and f_CNN) get one each: "model=mlp_dislib: …; model=resnet18: …"."""
+    completed = runs.completed
+    if MODEL in completed and completed[MODEL].nunique() > 1:
+        each = {model: _recipe_of(group) for model, group in completed.groupby(MODEL, sort=True)}
+        if len(set(each.values())) > 1:
+            return "; ".join(f"model={model}: {text}" for model, text in each.items())
+    return _recipe_of(completed)
+
+
+def _recipe_of(completed: pd.DataFrame) -> str:
     parts = []
     for label, key in RECIPE.items():
-        column = runs.completed.get(key)
+        column = completed.get(key)
         if label == "schedule":  # no scheduler key (scheduler: null) is a constant rate
-            column = (column if column is not None else pd.Series(None, index=runs.completed.index, dtype=object))
+            column = (column if column is not None else pd.Series(None, index=completed.index, dtype=object))
             column = column.map(lambda t: "constant" if pd.isna(t) else SCHEDULES.get(str(t).rsplit(".", 1)[-1], t))
         if column is None or column.isna().all() or (label in ("steps", "epochs") and (column <= 0).all()):
             continue
