@@ -456,3 +456,14 @@ def test_figures_redrawn_from_a_committed_table_are_those_of_the_runs(tmp_path, 
     assert title == "CE Table 3 (supervised)" and varied == TABLE3_VARIED
     baseline = frame[frame[varied].isna().all(axis=1)].iloc[0]
     assert (baseline["_x:dgp.dim"], baseline["_mean:R² z̃→z"], baseline["_std:R² z̃→z"]) == ("5", 99.2, 0.3)
+
+
+def test_table4_says_where_its_images_came_from():
+    """dSprites without a file is idexp's procedural clone; a dataset read from a file is named by its path."""
+    from idexp.report.collect import Runs
+    from idexp.report.factors import images_note
+
+    runs = Runs(pd.DataFrame([{"dataset.name": "dsprites", "dataset.path": None},
+                              {"dataset.name": "shapes3d", "dataset.path": "/data/3dshapes.h5"}]))
+    assert images_note(runs) == ("\nImages: dsprites: idexp's procedural clone (no dataset.path; "
+                                 "idexp/data/render_dsprites.py); shapes3d: `/data/3dshapes.h5`.\n")

@@ -23,8 +23,8 @@ from idexp.report.plots import plot_ablations
 from idexp.report.tables import DEFAULT_METRICS, ablation_table, recipe, to_markdown
 
 # --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
-FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures),
-                 "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure)}
+FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures, factors.images_note),
+                 "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure, lambda runs: "")}
 # --table names that show other recorded scores in the ablation layout: title, label -> key
 METRIC_TABLES = {"dislib": (disentanglement.TITLE, disentanglement.METRICS)}
 
@@ -40,8 +40,8 @@ class Layout:
 
 def layout(name: str | None, title: str | None = None) -> Layout:
     if name in FACTOR_TABLES:
-        title, table, figures = FACTOR_TABLES[name]
-        return Layout(title, table, lambda runs, _, out: figures(runs, out))
+        title, table, figures, notes = FACTOR_TABLES[name]
+        return Layout(title, table, lambda runs, _, out: figures(runs, out), notes)
     if name in METRIC_TABLES:
         title, metrics = METRIC_TABLES[name]
         return Layout(title, lambda runs: ablation_table(runs, metrics=metrics),

@@ -7,11 +7,22 @@ from idexp.report.collect import Runs
 from idexp.report.paper import CE_TABLE4, CE_TABLE4_COLUMNS
 from idexp.scorers.base import N_FIT
 from idexp.scorers.factors import PEARSON
+
 TITLE = "CE Table 4 (DisLib, Pearson r of linear decoding)"
 
 
 def no_figures(runs: Runs, out) -> list:
     return []
+
+
+def images_note(runs: Runs) -> str:
+    """Under the table: where each dataset's images came from (dSprites without a file is idexp's procedural clone)."""
+    frame = runs.completed
+    paths = frame.get("dataset.path", pd.Series(None, index=frame.index))
+    sources = {f"{_dataset(run)}: " + (f"`{path}`" if isinstance(path, str) else "idexp's procedural clone "
+                                       "(no dataset.path; idexp/data/render_dsprites.py)")
+               for (_, run), path in zip(frame.iterrows(), paths)}
+    return "\nImages: " + "; ".join(sorted(sources)) + ".\n"
 
 
 def _dataset(run: pd.Series) -> str:
