@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from idexp.run.renamed import upgrade_overrides, upgrade_recorded
 from tests.conftest import run_cli
 
@@ -17,6 +19,7 @@ SWEEP = ["-m", "seed=0,1", "trainer.max_steps=30", "logger=csv", "callbacks.prob
 DSPRITES = ["dataset=dsprites", "trainer.max_epochs=1", "dataset.subset=0.02", "callbacks.loss_check=null", "logger=csv"]
 
 
+@pytest.mark.slow  # two relaunches through the CLI as processes (12 s); the renames are tested below in-process
 def test_a_sweep_and_an_image_run_of_the_last_release_are_skipped_as_complete(tmp_path):
     shutil.copytree(RELEASE, tmp_path / "release")  # moved since it was made: recognised all the same
     sweep, image = tmp_path / "release" / "sweep", tmp_path / "release" / "dsprites"

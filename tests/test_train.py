@@ -105,6 +105,7 @@ def test_cli_run_prints_summary_and_two_runs_never_share_a_folder(tmp_path):
         assert json.loads((Path(folder) / "results.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # two ranks as processes (14 s); test_imagenet.py's slow DDP run trains and probes too
 def test_ddp_on_cpu_runs_two_ranks_and_rank_zero_alone_reports(tmp_path):
     result = run_cli(["logger=csv", *QUICK, "trainer=ddp", "trainer.accelerator=cpu"], tmp_path)
     assert result.returncode == 0, result.stderr
