@@ -202,7 +202,9 @@ def test_table4_builder_puts_the_papers_values_beside_ours(tmp_path):
     assert report([str(sweep), "--table", "ce_table4", "--out", str(tmp_path / "table")]) == 0
     table = (tmp_path / "table" / "table.md").read_text()
     assert "| dsprites | posX |" in table and "| 0.92 |" in table  # the paper's x for posX
-    assert "Trained with: scale quick · epochs 2 · batch 32" in table
+    # both encoders share one recipe here, so one line; the file is named as the images' source
+    assert "Trained with: scale quick · epochs 2 · subset 1.0 · batch 32" in table
+    assert f"Images: dsprites: `{path}`." in table
     header = next(line for line in table.splitlines() if line.startswith("| dataset"))
     assert "f_MLP" in header and "f_MLP paper" in header and "linear" in header
 
