@@ -294,42 +294,42 @@ def building(key: str) -> Iterator[None]:
     except ConfigError:
         raise
     except Exception as error:  # Hydra wraps constructor errors in InstantiationException
-        cause = error if isinstance(error, ARGUMENT_ERRORS) else error.__cause__
-        if isinstance(cause, ConfigError):  # the component's own message already names key, value and fix
-            raise cause from None
-        if not isinstance(cause, ARGUMENT_ERRORS):
+        problem = _config_error(key, error, written)
+        if problem is None:
             raise
-        message = _keyed(key, str(error), str(cause), written)
-        if leftover := re.match(r"([\w.]+)=.* is not an argument of", message):
-            _raise_deeper_cause(leftover.group(1), written)
-        raise ConfigError(message) from None
+        if leftover := re.match(r"([\w.]+)=.* is not an argument of", str(problem)):
+            problem = _deeper_cause(leftover.group(1), written) or problem
+        raise problem from None
 
 
-_retrying: list[str] = []  # the leftover being looked behind (one at a time)
+def _config_error(key: str, error: Exception, cfg: DictConfig | None) -> ConfigError | None:
+    """The ConfigError for what a component raised while `key` was built, or None for a fault of its code."""
+    cause = error if isinstance(error, ARGUMENT_ERRORS) else error.__cause__
+    if isinstance(cause, ConfigError):  # the component's own message already names key, value and fix
+        return cause
+    if not isinstance(cause, ARGUMENT_ERRORS):
+        return None
+    return ConfigError(_keyed(key, str(error), str(cause), cfg))
 
 
-def _raise_deeper_cause(setting: str, cfg: DictConfig | None) -> None:
+def _deeper_cause(setting: str, cfg: DictConfig | None) -> ConfigError | None:
     """A preset's leftover (dgp=box's dgp.conditional.scale, once loss=aninfonce chose a sphere-only conditional)
-    may hide the real problem, which the component holding it finds without it: raise that one first."""
+    may hide the real problem, which the component holding it finds when built without it."""
     node, _, name = setting.rpartition(".")
     parent = node.rpartition(".")[0]
-    if cfg is None or not parent or _get(cfg, f"{parent}._target_") is None or _retrying:
-        return
+    if cfg is None or not parent or _get(cfg, f"{parent}._target_") is None:
+        return None
     trimmed = copy.deepcopy(cfg)
     OmegaConf.set_readonly(trimmed, False)
     OmegaConf.set_struct(trimmed, False)
     del OmegaConf.select(trimmed, node)[name]
-    _retrying.append(setting)  # one level: a second leftover is reported as itself
     try:
-        with building(parent):
-            instantiate(OmegaConf.select(trimmed, parent))
-    except ConfigError as error:
-        if "is not an argument of" not in str(error):
-            raise
-    except Exception:  # not a value problem: the leftover is the message
-        pass
-    finally:
-        _retrying.pop()
+        instantiate(OmegaConf.select(trimmed, parent))
+    except Exception as error:
+        problem = _config_error(parent, error, cfg)
+        if problem is not None and "is not an argument of" not in str(problem):  # another leftover says nothing new
+            return problem
+    return None
 
 
 def _keyed(key: str, wrapper: str, message: str, cfg: DictConfig | None) -> str:

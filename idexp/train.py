@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import shutil
 import sys
 import traceback
@@ -302,15 +301,7 @@ def run(cfg: DictConfig) -> float | None:
     warnings = (existing_record(run_dir) or {}).get("warnings", [])
     print(format_summary(metrics, run_dir, warnings, trained=cfg.get("train", True), scorers=configured_scorers(cfg)),
           flush=True)
-    return objective(metrics)
-
-
-def objective(metrics: dict) -> float | None:
-    """What a sweeper optimises: the headline score, or None where it is missing or not finite. Hydra's Optuna
-    sweeper records a None as a FAILED trial and goes on (as for a run that failed), while a NaN would stop the
-    whole search (Optuna refuses it, and the sweeper's fallback then fails too)."""
-    value = headline(metrics)
-    return float(value) if value is not None and math.isfinite(value) else None
+    return headline(metrics)  # None (a failed trial for a sweeper) where there is no finite score
 
 
 def configured_scorers(cfg: DictConfig) -> list[type[Scorer]]:

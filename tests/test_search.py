@@ -12,7 +12,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from idexp.train import objective
+from idexp.scorers import headline
 from tests.conftest import QUICK, ROOT, run_cli_in_process
 from tests.wandb_offline import summary
 
@@ -78,11 +78,11 @@ def test_a_search_in_which_every_trial_failed_says_so_without_a_traceback(tmp_pa
     assert [run["status"] for run in trials(sweep).values()] == ["failed", "failed"]
 
 
-def test_a_headline_that_is_missing_or_not_finite_is_no_objective():
+def test_a_headline_that_is_missing_or_not_finite_is_no_headline():
     """Optuna refuses NaN and the sweeper's fallback then stops the whole search: such a trial reports None."""
-    assert objective({"probe/headline": 0.5}) == 0.5
+    assert headline({"probe/headline": 0.5}) == 0.5
     for metrics in ({"probe/headline": math.nan}, {"probe/headline": math.inf}, {"probe/headline": None}, {}):
-        assert objective(metrics) is None
+        assert headline(metrics) is None
 
 
 def test_the_aninfonce_search_sweeps_the_aninfonce_experiment(tmp_path):

@@ -24,27 +24,24 @@ def _split(samples: int, fraction: float) -> tuple[int, int]:
 
 def upgrade_overrides(args: list[str]) -> tuple[list[str], list[str]]:
     """`args` with the old probe-size overrides replaced by `dataset.probe_fit/probe_score`, and a note per rewrite."""
-    old = {key: value for arg in args if (key := arg.split("=", 1)[0]) in (OLD_SAMPLES, OLD_FRACTION, OLD_IMAGES)
-           for value in [arg.split("=", 1)[1] if "=" in arg else ""]}
+    pairs = [arg.partition("=")[::2] for arg in args]
+    old = {key: value for key, value in pairs if key in (OLD_SAMPLES, OLD_FRACTION, OLD_IMAGES)}
     if not old:
         return list(args), []
-    kept = [arg for arg in args if arg.split("=", 1)[0] not in old]
-    new = []
-    if OLD_IMAGES in old:
-        new.append(f"dataset.probe_fit={old[OLD_IMAGES]}")
+    given = " ".join(f"{key}={value}" for key, value in old.items())
+    new = [f"dataset.probe_fit={old[OLD_IMAGES]}"] if OLD_IMAGES in old else []
     if OLD_SAMPLES in old or OLD_FRACTION in old:
         try:
             samples = int(old.get(OLD_SAMPLES, OLD_DEFAULTS[OLD_SAMPLES]))
             fraction = float(old.get(OLD_FRACTION, OLD_DEFAULTS[OLD_FRACTION]))
         except ValueError:
-            given = " ".join(f"{key}={value}" for key, value in old.items())
             raise ConfigError(f"{given}: these settings were replaced by dataset.probe_fit and dataset.probe_score (the "
                               "probe's fit and score samples), and only a single value of them can be translated. "
                               "Fix: e.g. dataset.probe_fit=4096 dataset.probe_score=4096 "
                               "(a sweep: dataset.probe_fit=1024,4096).") from None
         fit, score = _split(samples, fraction)
         new += [f"dataset.probe_fit={fit}", f"dataset.probe_score={score}"]
-    given = " ".join(f"{key}={value}" for key, value in old.items())
+    kept = [arg for arg, (key, _) in zip(args, pairs) if key not in old]
     return kept + new, [f"Note: {given} is now written {' '.join(new)} (the probe's sizes are the dataset's)."]
 
 

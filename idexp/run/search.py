@@ -5,7 +5,6 @@ traceback. After the last trial this callback says instead what happened and how
 """
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -34,5 +33,4 @@ class NoTrialCompleted(Callback):
 
 
 def _scored(record: dict) -> bool:
-    value = headline(record.get("metrics") or {}) if record.get("status") == "completed" else None
-    return value is not None and math.isfinite(value)
+    return record.get("status") == "completed" and headline(record.get("metrics") or {}) is not None
