@@ -13,6 +13,10 @@
 - feature_extraction: the ImageNet probe's feature extraction (JPEG decoding and preprocessing in loader
   workers, the encoder in inference mode) in images/s, idexp vs a plain PyTorch inference loop (the
   model's `weights.transforms()` in the workers, `model(x)`), same images, model, batch size and workers.
+- resnet18: training images/s of the f_CNN (ResNet18) on dSprites in three layouts, side by side, alternating
+  rounds: the weights channels-first (`model.channels_last=false`, before), channels-last (the default), and
+  channels-last with bfloat16 autocast (`trainer.precision=bf16-mixed`; fast only where the CPU has bf16
+  instructions, AVX512-BF16 or AMX, or on a GPU).
 - dislib: seconds and peak memory (RSS above the data's) of MIG, SAP and DCI (lasso; gbt extrapolated from one
   boosting stage) on 50k x 512 codes of 5 dSprites-like factors, each in a fresh process, at the scorer's
   defaults (a 10000/5000 subset) and, for the cheap ones, on every sample (docs/metrics.md).
@@ -200,6 +204,24 @@ def image_overhead(overrides: list[str], steps: int, rounds: int) -> dict:
             "ratio": round(float(np.median(ratios)), 3), "ratio_per_round": [round(float(r), 3) for r in ratios]}
 
 
+RESNET_LAYOUTS = {"channels_first": ["model.channels_last=false"], "channels_last": [],
+                  "channels_last_bf16": ["trainer.precision=bf16-mixed"]}
+
+
+def resnet18_throughput(overrides: list[str], steps: int, rounds: int) -> dict:
+    """Training images/s of model=resnet18 in each of RESNET_LAYOUTS, alternating rounds."""
+    speeds = {name: [] for name in RESNET_LAYOUTS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for name, layout in RESNET_LAYOUTS.items():
+                cfg = compose_default([*overrides, "model=resnet18", *layout], Path(tmp))
+                speeds[name].append(lightning_throughput(cfg, steps, warmup=3) * cfg.dataset.batch_size)
+    before = np.array(speeds["channels_first"])
+    return {"overrides": overrides, "steps": steps, "rounds": rounds,
+            "images_per_s": {name: round(float(np.median(v)), 1) for name, v in speeds.items()},
+            "speedup": {name: round(float(np.median(np.array(v) / before)), 2) for name, v in speeds.items()}}
+
+
 def loader_throughput(overrides: list[str], batches: int = 200) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         datamodule = instantiate(compose_default(overrides, Path(tmp)).dataset)
@@ -362,7 +384,8 @@ def feature_extraction(architecture: str, n: int, batch_size: int, workers: int,
             plain.append(plain_feature_throughput(encoder, [Path(tmp) / "val" / name for name in names], architecture,
                                                   batch_size, workers))
             start = time.perf_counter()
-            encode(encoder, datamodule.probe_data(device).fit.inputs, flattened_inputs=False)
+            split = datamodule.probe_data(device).fit
+            encode(encoder, split.inputs, len(split.targets))
             _sync(device)
             framework.append(n / (time.perf_counter() - start))
     ratios = np.array(framework) / np.array(plain)
@@ -371,7 +394,8 @@ def feature_extraction(architecture: str, n: int, batch_size: int, workers: int,
             "ratio": round(float(np.median(ratios)), 3), "ratio_per_round": [round(float(r), 3) for r in ratios]}
 
 
-BENCHMARKS = ["time_to_r2", "overhead", "probe", "render", "loader", "image_overhead", "feature_extraction", "dislib"]
+BENCHMARKS = ["time_to_r2", "overhead", "probe", "render", "loader", "image_overhead", "resnet18", "feature_extraction",
+              "dislib"]
 
 
 def main() -> None:
@@ -381,6 +405,7 @@ def main() -> None:
     parser.add_argument("--overhead-steps", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--image-steps", type=int, default=60)
+    parser.add_argument("--resnet-steps", type=int, default=10, help="resnet18: timed steps per layout and round")
     parser.add_argument("--feature-model", help="feature_extraction's torchvision model (default: resnet50 on a GPU, "
                                                 "resnet18 on a CPU)")
     parser.add_argument("--feature-images", type=int, help="feature_extraction's images (default: 4096 GPU, 256 CPU)")
@@ -402,6 +427,8 @@ def main() -> None:
         report["loader"] = loader_throughput(images)
     if "image_overhead" in only:
         report["image_overhead"] = image_overhead([*images, "model=convnet"], args.image_steps, args.rounds)
+    if "resnet18" in only:
+        report["resnet18"] = resnet18_throughput(images, args.resnet_steps, args.rounds)
     if "feature_extraction" in only:
         gpu = torch.cuda.is_available()
         report["feature_extraction"] = feature_extraction(

@@ -60,15 +60,16 @@ class IdentifiabilityProbe(RunCheck):
         data = datamodule.probe_data(pl_module.device)
         log.info("probing the encoder on %d %s%s", len(data.fit.targets), data.fit.name,
                  f", scored on {len(data.score.targets)} {data.score.name}" if data.score is not None else "")
-        baseline = any(scorer.baseline for scorer in self.scorers)
-        fit_codes, fit_inputs = self._encode(pl_module, data.fit, "fit", baseline)
-        score_codes, score_inputs = (self._encode(pl_module, data.score, "score", baseline) if data.score is not None
-                                     else (None, None))
+        # the raw inputs go chunk by chunk to each scorer's baseline stream, never all held at once
+        baselines = {scorer: scorer.stream(data, baseline=True) for scorer in self.scorers if scorer.baseline}
+        fit_codes = self._encode(pl_module, data.fit, "fit", [stream.fit for stream in baselines.values()])
+        score_codes = (self._encode(pl_module, data.score, "score", [stream.score for stream in baselines.values()])
+                       if data.score is not None else None)
         metrics = {N_FIT.key: len(fit_codes), N_SCORE.key: 0 if score_codes is None else len(score_codes)}
         for scorer in self.scorers:
             metrics |= _prefixed(PREFIX, scorer.scores(fit_codes, score_codes, data))
-            if scorer.baseline:
-                metrics |= _prefixed(PREFIX + BASELINE, scorer.scores(fit_inputs, score_inputs, data, baseline=True))
+            if scorer in baselines:
+                metrics |= _prefixed(PREFIX + BASELINE, baselines[scorer].result())
         learned = pl_module.loss.learned()
         for scorer in self.scorers:
             metrics |= _prefixed(PREFIX, scorer.extras(metrics, data, learned))
@@ -96,37 +97,45 @@ class IdentifiabilityProbe(RunCheck):
                 _log_wandb(logger, scalars, tables, figure_path)
 
 
-    def _encode(self, module: L.LightningModule, split: ProbeSplit, role: str,
-                baseline: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """The codes of one probe split (from the feature cache when it holds them), and its flattened raw
-        inputs when a scorer scores the baseline."""
-        cache = self.feature_cache / f"{role}.npz" if self.feature_cache and split.ids is not None and not baseline else None
+    def _encode(self, module: L.LightningModule, split: ProbeSplit, role: str, inputs_to: list) -> np.ndarray:
+        """The codes of one probe split (from the feature cache when it holds them, and no baseline needs the
+        inputs); each batch's flattened raw inputs go to every callable of `inputs_to`."""
+        cache = self.feature_cache / f"{role}.npz" if self.feature_cache and split.ids is not None and not inputs_to else None
         digest = _weights_digest(module.encoder) if cache else None
         if cache and (codes := _cached_codes(cache, split.ids, digest)) is not None:
             log.info("probe features of %d %s read from %s", len(codes), split.name, cache)
-            return codes, None
+            return codes
         batches = counted(split.inputs, len(split.targets), f"probe: encoding the {split.name} ({role})", " samples")
-        codes, inputs = encode(module.encoder, batches, baseline)
+        codes = encode(module.encoder, batches, len(split.targets), inputs_to)
         if cache:
             cache.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache.with_suffix(".tmp.npz")  # a run killed while writing leaves no half cache
             np.savez(temporary, ids=np.asarray(split.ids), codes=codes, digest=digest)
             temporary.replace(cache)
-        return codes, inputs
+        return codes
 
 
-def encode(encoder: torch.nn.Module, batches, flattened_inputs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """The encoder's codes of every batch (in eval mode, no gradients) and, if asked, the flattened inputs."""
+def encode(encoder: torch.nn.Module, batches, n: int, inputs_to=()) -> np.ndarray:
+    """The encoder's codes of the `n` samples in `batches` (in eval mode, no gradients), written into one array
+    as they come; each batch's flattened inputs are handed to every callable of `inputs_to` and then dropped."""
     was_training = encoder.training
     encoder.eval()
-    codes, inputs = [], []
+    codes, filled = None, 0
     with torch.inference_mode():
         for x in batches:
-            codes.append(numpy(encoder(x)))
-            if flattened_inputs:
-                inputs.append(numpy(x.flatten(1)))
+            batch = numpy(encoder(x))
+            if codes is None:
+                codes = np.empty((n, *batch.shape[1:]), dtype=batch.dtype)
+            codes[filled:filled + len(batch)] = batch
+            filled += len(batch)
+            if inputs_to:
+                flat = numpy(x.flatten(1))
+                for consume in inputs_to:
+                    consume(flat)
     encoder.train(was_training)
-    return np.concatenate(codes), np.concatenate(inputs) if flattened_inputs else None
+    if codes is None or filled != n:
+        raise RuntimeError(f"the probe's batches held {filled} samples, not the {n} its targets describe")
+    return codes
 
 
 def _weights_digest(encoder: torch.nn.Module) -> str:

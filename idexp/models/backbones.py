@@ -20,9 +20,12 @@ from idexp.errors import ConfigError
 HEADS = {"resnet": "fc", "vit": "heads"}
 
 
-def backbone(architecture: str, weights: str | None = None, in_channels: int = 3, out_dim: int | None = None) -> nn.Module:
+def backbone(architecture: str, weights: str | None = None, in_channels: int = 3, out_dim: int | None = None,
+             channels_last: bool = True) -> nn.Module:
     """torchvision's `architecture` without its classifier: the representation is its penultimate layer.
-    `in_channels` other than 3 replaces a ResNet's first convolution (DisLib's grey images; random weights)."""
+    `in_channels` other than 3 replaces a ResNet's first convolution (DisLib's grey images; random weights).
+    `channels_last` stores the weights channels-last (NHWC), the layout oneDNN's CPU convolutions and GPU
+    tensor cores run fastest; the values are the same (`scripts/bench.py --only resnet18` measures it)."""
     try:
         model = torchvision.models.get_model(architecture, weights=None)
     except ValueError:
@@ -44,7 +47,7 @@ def backbone(architecture: str, weights: str | None = None, in_channels: int = 3
             raise ConfigError(f"model.in_channels={in_channels}: only a ResNet's first convolution is adapted to other "
                               "channel counts. Fix: a resnet* architecture, or 3-channel images.")
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    return model
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def resnet18(in_channels: int, out_dim: int = 512) -> nn.Module:

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from idexp.data.cache import chunks
 from idexp.ground_truth import Factor, Learned, ProbeData
-from idexp.scorers.base import BASELINE, N_FIT, N_SCORE, PREFIX, Score, Scorer, fmt
+from idexp.scorers.base import BASELINE, N_FIT, N_SCORE, PREFIX, Score, Scorer, Stream, fmt
 
 # per factor (`probe/pearson/<factor>`), the summary's columns in order
 PEARSON = Score("pearson", "Pearson r")
@@ -47,55 +47,17 @@ class FactorScores(Scorer):
         self.warnings: list[str] = []
 
     def scores(self, fit_codes: np.ndarray, score_codes: np.ndarray, data: ProbeData, baseline: bool = False) -> dict:
-        if baseline:
-            inputs = f"the raw inputs (the {PREFIX}{BASELINE} scores)"
-        else:
-            self.warnings, inputs = [], "the encoder's codes"
-        splits = {"fit": (len(data.fit.targets), data.fit.name), "score": (len(data.score.targets), data.score.name)}
-        names, fit_targets, score_targets, problems = decoded_targets(data.factors, data.fit.targets, data.score.targets,
-                                                                      splits)
-        problems += _code_problems(inputs, {"fit": fit_codes, "score": score_codes}, splits)
-        metrics = {}
-        categorical = [(k, factor) for k, factor in enumerate(data.factors)  # a fit split of one class fits nothing
-                       if factor.kind in ("categorical", "binary") and factor.size != 1
-                       and _undefined("", data.fit.targets[:, k], splits["fit"], "fit") is None]
-        if not names:
-            pass
-        elif not (np.isfinite(fit_codes).all() and np.isfinite(score_codes).all()):  # nothing can be scored
-            metrics = {f"{score.name}/{name}": float("nan") for name in names for score in (PEARSON, R2)}
-            metrics |= {f"{ACCURACY.name}/{factor.name}": float("nan") for _, factor in categorical}
-        else:
-            predicted, score_z = linear_readout(fit_codes, fit_targets, score_codes, score_targets, self.ridge)
-            flat = not (_varying(fit_codes).any() and _varying(score_codes).any())  # codes that say nothing
-            for k, name in enumerate(names):
-                constant = flat or not _varying(predicted[:, k])
-                metrics[f"{PEARSON.name}/{name}"] = (float("nan") if constant
-                                                     else float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1]))
-                metrics[f"{R2.name}/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
-                if constant and not any(problem.startswith(inputs) for problem in problems):
-                    problems.append(f"the read-out of factor {name} from {inputs} predicts the same value for all "
-                                    f"{splits['score'][0]} {splits['score'][1]}: its Pearson r is undefined")
-            for k, factor in categorical:
-                metrics[f"{ACCURACY.name}/{factor.name}"] = self._accuracy(fit_codes, data.fit.targets[:, k], score_codes,
-                                                               data.score.targets[:, k])
-        self.warnings += [problem for problem in problems if problem not in self.warnings]
-        pearson = [value for name in names if np.isfinite(value := metrics.get(f"{PEARSON.name}/{name}", np.nan))]
-        return metrics | {PEARSON_MEAN.name: float(np.mean(pearson)) if pearson else float("nan")}
+        stream = self.stream(data, baseline)
+        for rows in chunks(len(fit_codes), CHUNK):
+            stream.fit(fit_codes[rows])
+        for rows in chunks(len(score_codes), CHUNK):
+            stream.score(score_codes[rows])
+        return stream.result()
 
-    def _accuracy(self, fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray) -> float:
-        # the targets are the classes' values (0.25, 0.5, ...): classify their indices, whatever the values
-        classes = np.unique(np.concatenate([fit_y, score_y]), return_inverse=True)[1].reshape(-1)
-        fit_y, score_y = classes[: len(fit_y)], classes[len(fit_y):]
-        if len(fit_x) > self.logistic_samples:  # a seeded random subset: the fit rows may be in index order
-            rows = np.sort(np.random.default_rng(0).choice(len(fit_x), self.logistic_samples, replace=False))
-            fit_x, fit_y = fit_x[rows], fit_y[rows]
-        if len(np.unique(fit_y)) < 2:
-            return float("nan")
-        scaler = StandardScaler().fit(fit_x)
-        with warnings.catch_warnings():  # stopped at max_iter, the accuracy is still a held-out lower bound
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = LogisticRegression(max_iter=self.logistic_max_iter).fit(scaler.transform(fit_x), fit_y)
-        return float(model.score(scaler.transform(score_x), score_y))
+    def stream(self, data: ProbeData, baseline: bool = False) -> FactorReadout:
+        if not baseline:  # the encoder's codes are scored first: a new probe's warnings
+            self.warnings = []
+        return FactorReadout(self, data, baseline)
 
     def plot(self, fit_codes, score_codes, data: ProbeData, metrics: dict, path: Path, learned: Learned) -> None:
         from idexp.plots import plot_factor_bars
@@ -117,6 +79,155 @@ class FactorScores(Scorer):
             cells = [metrics.get(score.of(name, baseline)) for score in PER_FACTOR for baseline in (False, True)]
             lines.append(f"  {name:18s}" + "".join(f"{fmt(_finite(cell)):>16s}" for cell in cells))
         return lines
+
+
+class FactorReadout(Stream):
+    """`FactorScores` over chunks of rows. It keeps the read-out's Gram matrix and moments (D × D and D × T),
+    each split's column ranges, the logistic regression's seeded subset of fit rows (`logistic_samples` × D)
+    and the score split's predictions (n × T): memory does not grow with the fit split, so 300,000 raw
+    dSprites images (4096 pixels each) are read out in the memory of 20,000."""
+
+    def __init__(self, scorer: FactorScores, data: ProbeData, baseline: bool) -> None:
+        super().__init__(scorer, data, baseline)
+        self.inputs = f"the raw inputs (the {PREFIX}{BASELINE} scores)" if baseline else "the encoder's codes"
+        self.splits = {"fit": (len(data.fit.targets), data.fit.name),
+                       "score": (len(data.score.targets), data.score.name)}
+        self.names, fit_targets, self.score_targets, self.problems = decoded_targets(
+            data.factors, data.fit.targets, data.score.targets, self.splits)
+        self.mean, std = fit_targets.mean(axis=0), fit_targets.std(axis=0)
+        self.std = np.where(std > 0, std, 1.0)
+        self.fit_z = torch.as_tensor((fit_targets - self.mean) / self.std, dtype=torch.float64)
+        self.categorical = [(k, factor) for k, factor in enumerate(data.factors)  # a fit split of one class fits nothing
+                            if factor.kind in ("categorical", "binary") and factor.size != 1
+                            and _undefined("", data.fit.targets[:, k], self.splits["fit"], "fit") is None]
+        n_fit = len(fit_targets)
+        # the logistic regression's rows: a seeded random subset (the fit rows may be in index order)
+        self.logistic_rows = (np.sort(np.random.default_rng(0).choice(n_fit, scorer.logistic_samples, replace=False))
+                              if n_fit > scorer.logistic_samples else np.arange(n_fit))
+        self.columns = {"fit": _Columns(), "score": _Columns()}
+        self.gram = self.moments = self.beta = None
+        self.picked: np.ndarray | None = None  # the logistic rows' inputs (float32: scikit-learn fits them without a copy)
+        self.predicted: list[np.ndarray] = []
+        self.classifiers: dict[int, tuple | None] = {}
+        self.correct = {k: 0 for k, _ in self.categorical}
+
+    @property
+    def broken(self) -> bool:
+        """Inputs that are not finite: nothing of them can be scored."""
+        return any(columns.bad for columns in self.columns.values())
+
+    def fit(self, chunk: np.ndarray) -> None:
+        start = self.columns["fit"].rows
+        self.columns["fit"].add(chunk)
+        if self.broken or not self.names or not len(chunk):
+            return
+        x = torch.as_tensor(chunk, dtype=torch.float32)
+        if self.gram is None:
+            self.gram = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
+            self.moments = torch.zeros(x.shape[1], len(self.names), dtype=torch.float64)
+        self.gram += (x.T @ x).double()  # float32 products of one chunk, summed in float64: fast and exact enough
+        self.moments += x.double().T @ self.fit_z[start:start + len(chunk)]
+        if self.categorical:
+            if self.picked is None:
+                self.picked = np.empty((len(self.logistic_rows), x.shape[1]), dtype=np.float32)
+            at = np.searchsorted(self.logistic_rows, [start, start + len(chunk)])
+            self.picked[at[0]:at[1]] = chunk[self.logistic_rows[at[0]:at[1]] - start]
+
+    def score(self, chunk: np.ndarray) -> None:
+        start = self.columns["score"].rows
+        self.columns["score"].add(chunk)
+        if self.broken or not self.names or not len(chunk):
+            return
+        if self.beta is None:
+            self._fit_readouts()
+        self.predicted.append((torch.as_tensor(chunk, dtype=torch.float64) @ self.beta).numpy())
+        for k, classifier in self.classifiers.items():
+            if classifier is not None:
+                scaler, model, classes = classifier
+                truth = classes[start:start + len(chunk)]
+                self.correct[k] += int((model.predict(scaler.transform(chunk, copy=True)) == truth).sum())
+
+    def _fit_readouts(self) -> None:
+        """Least squares without intercept from the inputs to the fit-standardised factors (all factors in one
+        solve; `ridge` only regularises columns that never vary), and one logistic regression per categorical factor."""
+        self.gram.diagonal().add_(self.scorer.ridge * max(float(self.gram.diagonal().mean()), 1e-12))  # in place: D × D is large
+        self.beta = torch.linalg.solve(self.gram, self.moments)
+        self.gram = None
+        if self.categorical:
+            scaler = StandardScaler(copy=False)  # fitted in chunks and applied in place: no full-size temporaries
+            for rows in chunks(len(self.picked), CHUNK):
+                scaler.partial_fit(self.picked[rows])
+            inputs = scaler.transform(self.picked)
+            self.classifiers = {k: self._logistic(k, scaler, inputs) for k, _ in self.categorical}
+        self.picked = None
+
+    def _logistic(self, k: int, scaler: StandardScaler, inputs: np.ndarray) -> tuple | None:
+        # the targets are the classes' values (0.25, 0.5, ...): classify their indices, whatever the values
+        fit_y, score_y = self.data.fit.targets[:, k], self.data.score.targets[:, k]
+        classes = np.unique(np.concatenate([fit_y, score_y]), return_inverse=True)[1].reshape(-1)
+        fit_classes = classes[: len(fit_y)][self.logistic_rows]
+        if len(np.unique(fit_classes)) < 2:
+            return None
+        with warnings.catch_warnings():  # stopped at max_iter, the accuracy is still a held-out lower bound
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = LogisticRegression(max_iter=self.scorer.logistic_max_iter).fit(inputs, fit_classes)
+        return scaler, model, classes[len(fit_y):]
+
+    def result(self) -> dict:
+        problems = self.problems + _code_problems(self.inputs, self.columns, self.splits)
+        metrics = {}
+        if not self.names:
+            pass
+        elif self.broken:  # nothing can be scored
+            metrics = {f"{score.name}/{name}": float("nan") for name in self.names for score in (PEARSON, R2)}
+            metrics |= {f"{ACCURACY.name}/{factor.name}": float("nan") for _, factor in self.categorical}
+        else:
+            predicted, score_z = np.concatenate(self.predicted), (self.score_targets - self.mean) / self.std
+            flat = not (self.columns["fit"].varying().any() and self.columns["score"].varying().any())
+            for k, name in enumerate(self.names):
+                constant = flat or not _varying(predicted[:, k])
+                metrics[f"{PEARSON.name}/{name}"] = (float("nan") if constant
+                                                     else float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1]))
+                metrics[f"{R2.name}/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
+                if constant and not any(problem.startswith(self.inputs) for problem in problems):
+                    problems.append(f"the read-out of factor {name} from {self.inputs} predicts the same value for all "
+                                    f"{self.splits['score'][0]} {self.splits['score'][1]}: its Pearson r is undefined")
+            for k, factor in self.categorical:
+                metrics[f"{ACCURACY.name}/{factor.name}"] = (float("nan") if self.classifiers[k] is None
+                                                             else self.correct[k] / self.columns["score"].rows)
+        self.scorer.warnings += [problem for problem in problems if problem not in self.scorer.warnings]
+        pearson = [value for name in self.names if np.isfinite(value := metrics.get(f"{PEARSON.name}/{name}", np.nan))]
+        return metrics | {PEARSON_MEAN.name: float(np.mean(pearson)) if pearson else float("nan")}
+
+
+class _Columns:
+    """One split's inputs seen chunk by chunk: how many rows, how many of them not finite, and each column's
+    range and largest magnitude (over the finite rows)."""
+
+    def __init__(self) -> None:
+        self.rows = self.bad = 0
+        self.low = self.high = self.peak = None
+
+    def add(self, chunk: np.ndarray) -> None:
+        if not len(chunk):
+            return
+        chunk = chunk.reshape(len(chunk), -1)
+        finite = np.isfinite(chunk).all(axis=1)
+        self.rows, self.bad = self.rows + len(chunk), self.bad + int((~finite).sum())
+        chunk = chunk[finite] if not finite.all() else chunk
+        if not len(chunk):
+            return
+        low, high, peak = chunk.min(axis=0), chunk.max(axis=0), np.abs(chunk).max(axis=0)
+        if self.low is None:
+            self.low, self.high, self.peak = low, high, peak
+        else:
+            self.low, self.high, self.peak = np.minimum(self.low, low), np.maximum(self.high, high), np.maximum(self.peak, peak)
+
+    def varying(self, rtol: float = 1e-5) -> np.ndarray:
+        """Per column: whether it varies by more than float rounding (see `_varying`)."""
+        if self.low is None:
+            return np.zeros(0, dtype=bool)
+        return (self.high - self.low) > rtol * self.peak
 
 
 def _finite(value):
@@ -171,16 +282,15 @@ def _undefined(label: str, column: np.ndarray, split: tuple[int, str], role: str
     return f"{label} is constant in the {count} {name}: Pearson r and R² are undefined"
 
 
-def _code_problems(inputs: str, codes: dict[str, np.ndarray], splits: dict[str, tuple[int, str]]) -> list[str]:
+def _code_problems(inputs: str, columns: dict[str, _Columns], splits: dict[str, tuple[int, str]]) -> list[str]:
     """Why codes carry nothing to score: not finite, or the same vector for every sample of a split."""
     problems = []
-    for role, array in codes.items():
+    for role, seen in columns.items():
         count, name = splits[role]
-        finite = np.isfinite(array).all(axis=1) if array.ndim == 2 else np.isfinite(array)
-        if not finite.all():
-            problems.append(f"{inputs} are not finite (nan/inf) for {int((~finite).sum())} of the {count} {name}: every "
+        if seen.bad:
+            problems.append(f"{inputs} are not finite (nan/inf) for {seen.bad} of the {count} {name}: every "
                             "Pearson r, R² and accuracy of them is undefined")
-        elif not _varying(array).any():
+        elif not seen.varying().any():
             problems.append(f"{inputs} are constant over the {count} {name} (the same vector for every one): no factor "
                             "can be read out of them; every Pearson r is undefined and every R² that of a constant "
                             "guess (about 0 or below)")
@@ -196,24 +306,4 @@ def _varying(array: np.ndarray, rtol: float = 1e-5) -> np.ndarray:
     return np.ptp(array, axis=0) > rtol * np.abs(array).max(axis=0)
 
 
-def linear_readout(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray,
-                   ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares without intercept from x to the fit-standardised y (all targets in one solve);
-    returns the score split's predictions and its standardised targets."""
-    mean, std = fit_y.mean(axis=0), fit_y.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    targets = torch.as_tensor((fit_y - mean) / std, dtype=torch.float64)
-    gram = torch.zeros(fit_x.shape[1], fit_x.shape[1], dtype=torch.float64)
-    moments = torch.zeros(fit_x.shape[1], targets.shape[1], dtype=torch.float64)
-    for rows in chunks(len(fit_x), CHUNK):  # float32 products of one chunk, summed in float64: fast, no big copy
-        x = torch.as_tensor(fit_x[rows], dtype=torch.float32)
-        gram += (x.T @ x).double()
-        moments += x.double().T @ targets[rows]
-    gram += torch.eye(len(gram), dtype=gram.dtype) * ridge * max(float(gram.diagonal().mean()), 1e-12)
-    beta = torch.linalg.solve(gram, moments)
-    predicted = np.concatenate([(torch.as_tensor(score_x[rows], dtype=torch.float64) @ beta).numpy()
-                                for rows in chunks(len(score_x), CHUNK)])
-    return predicted, (score_y - mean) / std
-
-
-CHUNK = 4096
+CHUNK = 4096  # rows per product when `scores` is handed whole arrays
