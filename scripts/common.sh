@@ -29,5 +29,6 @@ REPORT=${REPORT:-$OUT/report}
 
 report() {  # report [idexp.report options]: the table (and figure) of every sweep under OUT, into REPORT
   "$PY" -m idexp.report "$OUT" --out "$REPORT" "$@"
+  [[ $REPORT != docs/results/* ]] || "$PY" -m idexp.report.compare docs/results  # the README's ours-vs-paper list
   echo "Report: $REPORT (the committed one is docs/results/$NAME: pass REPORT=docs/results/$NAME to rewrite it)"
 }

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from idexp.report.collect import flatten
 from idexp.report.paper import PAPER_TABLES
-from tests.conftest import compose_config
+from tests.conftest import ROOT, compose_config
 
 
 @pytest.mark.parametrize("experiment,overrides,table,column,expected", [
@@ -467,3 +467,29 @@ def test_table4_says_where_its_images_came_from():
                               {"dataset.name": "shapes3d", "dataset.path": "/data/3dshapes.h5"}]))
     assert images_note(runs) == ("\nImages: dsprites: idexp's procedural clone (no dataset.path; "
                                  "idexp/data/render_dsprites.py); shapes3d: `/data/3dshapes.h5`.\n")
+
+
+def test_ours_vs_paper_list_is_rebuilt_from_the_tables(tmp_path):
+    """docs/results/README.md's per-column list is current, and is rebuilt from each table.csv, never typed."""
+    from idexp.report.compare import END, START, main as compare
+
+    assert compare([str(ROOT / "docs" / "results"), "--check"]) == 0
+    folder = tmp_path / "results" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "table.md").write_text("# Demo table: 4 runs, 0.1 h of run time (90 s per run)\n")
+    (folder / "table.csv").write_text("block,dgp.dim,seeds,R²,R² paper,R² Δ,MCC\n"
+                                      "d,,3,99.2±0.1,99.8,-0.6,50.0±1.0\n"
+                                      "d,10,3,85.3±2.4,97.2,-11.9,40.0±1.0\n"
+                                      "κ,,3,99.2±0.1,99.8,-0.6,50.0±1.0\n"
+                                      "κ,,1,77.0 (n = 1),–,–,1.0 (n = 1)\n")
+    readme = tmp_path / "results" / "README.md"
+    readme.write_text(f"intro\n{START}\nstale\n{END}\nafter\n")
+    assert compare([str(tmp_path / "results"), "--check"]) == 1
+    assert compare([str(tmp_path / "results")]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{END}\nafter\n") and "stale" not in text
+    assert "**Demo table**, R² (reference: paper)" in text and "MCC" not in text  # no reference, no list
+    assert "| d: baseline | 3 | 99.2±0.1 | 99.8 | -0.6 |" in text
+    assert "| d: dgp.dim=10 | 3 | 85.3±2.4 | 97.2 | -11.9 |" in text
+    assert "| κ: baseline | 3 | 99.2±0.1 | 99.8 | -0.6 |" in text and "77.0" not in text  # no paper value: left out
+    assert compare([str(tmp_path / "results"), "--check"]) == 0
