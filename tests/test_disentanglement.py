@@ -210,3 +210,23 @@ def test_dsprites_run_records_dci_mig_sap_of_every_varying_factor(tmp_path, monk
     assert MIG.factors(metrics) == ["shape", "scale", "orientation", "posX", "posY"]  # colour has one value
     assert SAP.baseline_key not in metrics  # raw pixels are not scored (factors preset: baseline false)
     assert "Disentanglement (DisLib's DCI, MIG, SAP" in result.stdout
+
+
+def test_a_lasso_that_does_not_converge_is_said_once(latents):
+    """scikit-learn warns once per factor; the run's warnings say it once, with the setting to change."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    fit, score, data = latents
+    rng = np.random.default_rng(1)
+    mix = rng.normal(size=(D, 256))
+    entangled = lambda z: np.tanh(z @ mix) + 0.01 * rng.normal(size=(len(z), 256))  # noqa: E731  (256 collinear codes)
+    scorer = DisentanglementScores(lasso_alpha=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # none of scikit-learn's reaches the console
+        scorer.scores(entangled(fit), entangled(score), data)
+    said = [w for w in scorer.warnings if w.startswith("DCI's lasso")]
+    assert len(said) == 1 and "lasso_alpha=0.0001" in said[0] and f"of {D} factors" in said[0]
+    scorer.scores(fit, score, data)  # a new probe; the latents themselves converge at once
+    assert not any(w.startswith("DCI's lasso") for w in scorer.warnings)

@@ -1,7 +1,10 @@
 """DisLib's disentanglement metrics of the codes against the ground truth: DCI, MIG and SAP (docs/metrics.md)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from idexp.ground_truth import Factor, ProbeData
 from idexp.metrics import disentanglement as dis
@@ -109,9 +112,18 @@ class DisentanglementScores(Scorer):
     def _importance(self, fit_codes, score_codes, fit_y, score_y, fit_classes, score_classes, continuous):
         if self.importance == "gbt":
             return dis.importance_gbt(fit_codes, fit_classes, score_codes, score_classes, self.seed)
-        # the regression target: a continuous factor's value, a discrete factor's class index (its value order)
-        return dis.importance_lasso(fit_codes, np.where(continuous, fit_y, fit_classes), score_codes,
-                                    np.where(continuous, score_y, score_classes), self.lasso_alpha)
+        # the regression target: a continuous factor's value, a discrete factor's class index (its value order);
+        # scikit-learn warns once per factor that its lasso did not converge: said once, in the run's warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result = dis.importance_lasso(fit_codes, np.where(continuous, fit_y, fit_classes), score_codes,
+                                          np.where(continuous, score_y, score_classes), self.lasso_alpha)
+        unconverged = sum(issubclass(warning.category, ConvergenceWarning) for warning in caught)
+        if unconverged:
+            self._warn([f"DCI's lasso (probe.disentanglement.lasso_alpha={self.lasso_alpha}) stopped at scikit-learn's "
+                        f"iteration limit for {unconverged} of {fit_y.shape[1]} factors: D and C are approximate. Fix: a "
+                        "larger lasso_alpha converges sooner, or importance=gbt (slow) for the lib's definition."])
+        return result
 
     def _undefined(self, inputs: str, fit_codes: np.ndarray, score_codes: np.ndarray, names: list[str]) -> list[str]:
         """Why no metric can be computed for these codes: not finite, fewer than two codes or two factors."""
