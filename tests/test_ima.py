@@ -43,3 +43,42 @@ def test_rescaling_the_latents_leaves_the_contrast_unchanged():
     latents = torch.randn(400, 3, dtype=torch.float64, generator=generator)
     scales = torch.tensor([0.2, 1.0, 7.0], dtype=torch.float64)
     assert ima_contrast(lambda z: mixing(z / scales), latents * scales) == pytest.approx(ima_contrast(mixing, latents), rel=1e-9)
+
+
+def test_moebius_mixing_is_conformal_invertible_and_keeps_its_pole_outside_the_sources():
+    from idexp.dgp import Moebius
+
+    mixing = Moebius(3, generator=torch.Generator().manual_seed(4)).double()
+    assert (mixing.pole.abs() > 0.5).all()
+    sources = torch.rand(2000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) - 0.5
+    assert torch.allclose(mixing.inverse(mixing(sources)), sources, atol=1e-6)  # drawn in float32
+    assert ima_contrast(mixing, sources) == pytest.approx(0, abs=1e-10)
+
+
+def test_orthogonal_layers_are_rotations_and_positive_ones_break_ima():
+    """The IMA-VAE paper's contrast: orthogonal weights keep each layer's columns orthogonal (one layer: C_IMA = 0),
+    weights U(1, 3) point every column the same way (a large C_IMA)."""
+    from idexp.dgp import InvertibleMLP
+
+    sources = torch.rand(2000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(6)) - 0.5
+    rotations = InvertibleMLP(3, n_layers=2, weights="orthogonal", generator=torch.Generator().manual_seed(7)).double()
+    assert torch.allclose(rotations.weights.mT @ rotations.weights, torch.eye(3, dtype=torch.float64).expand(2, 3, 3), atol=1e-6)
+    one_layer = InvertibleMLP(3, n_layers=1, weights="orthogonal", generator=torch.Generator().manual_seed(7)).double()
+    positive = InvertibleMLP(3, n_layers=2, weights="positive", generator=torch.Generator().manual_seed(7)).double()
+    assert ((positive.weights >= 1) & (positive.weights <= 3)).all()
+    assert ima_contrast(one_layer, sources) == pytest.approx(0, abs=1e-10)
+    assert ima_contrast(positive, sources) > 1.0 > ima_contrast(rotations, sources)
+    assert torch.allclose(positive.inverse(positive(sources)), sources, atol=1e-8)
+    with pytest.raises(ValueError, match="weights='haar' is not a way to draw the mixing's layers"):
+        InvertibleMLP(3, weights="haar")
+
+
+def test_dgp_moebius_composes_and_samples_through_hydra(tmp_path):
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_config
+
+    dgp = instantiate(compose_config(["dgp=moebius", "seed=3"], tmp_path).dgp)
+    batch = dgp.sample(512, generator=torch.Generator().manual_seed(0))
+    assert batch["z"].min() >= -0.5 and batch["z"].max() <= 0.5 and torch.isfinite(batch["x"]).all()
+    assert torch.allclose(dgp.mixing.inverse(batch["x"]), batch["z"], atol=1e-4)

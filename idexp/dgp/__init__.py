@@ -9,7 +9,7 @@ from idexp.dgp.conditionals import (
     VonMisesFisher,
 )
 from idexp.dgp.marginals import Concentrated, Uniform
-from idexp.dgp.mixing import InvertibleMLP
+from idexp.dgp.mixing import InvertibleMLP, Moebius
 from idexp.dgp.process import ClusterDGP, LatentDGP
 from idexp.dgp.spaces import Box, Sphere
 
@@ -22,6 +22,7 @@ __all__ = [
     "InvertibleMLP",
     "LatentDGP",
     "Laplace",
+    "Moebius",
     "Normal",
     "Sphere",
     "TruncatedLaplace",

@@ -10,14 +10,17 @@ from torch import Tensor, nn
 
 from idexp.dgp.conditionals import Conditional
 from idexp.dgp.marginals import Marginal
-from idexp.dgp.mixing import InvertibleMLP
+from idexp.dgp.mixing import InvertibleMLP, Moebius
 from idexp.dgp.spaces import Space, Sphere, whole
 from idexp.ground_truth import Truth
 
 log = logging.getLogger(__name__)
 
-MixingSpec = InvertibleMLP | Mapping[str, Any]
-"""A built mixing, or the keyword arguments of InvertibleMLP (dim defaults to the latent dim)."""
+Mixing = InvertibleMLP | Moebius
+MixingSpec = Mixing | Mapping[str, Any]
+"""A built mixing, or its keyword arguments: `type` (a key of MIXINGS, default mlp) picks the class; dim defaults to
+the latent dim."""
+MIXINGS = {"mlp": InvertibleMLP, "moebius": Moebius}
 
 _TRAINING_STREAM = 1  # keeps training samples independent of the construction stream
 
@@ -30,7 +33,7 @@ class _SeededDGP(nn.Module):
     batches come from a separate stream derived from the seed.
     """
 
-    def __init__(self, space: Space, conditional: Conditional, mixing: InvertibleMLP, seed: int):
+    def __init__(self, space: Space, conditional: Conditional, mixing: Mixing, seed: int):
         super().__init__()
         if mixing.dim != space.dim:
             raise ValueError(f"mixing has dim {mixing.dim}, the latent space has dim {space.dim}")
@@ -44,7 +47,7 @@ class _SeededDGP(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.mixing.weights.device
+        return next(self.mixing.buffers()).device
 
     def truth(self) -> Truth:
         """What the probe compares with besides the latents: the conditional's Λ or κ, g's conditioning."""
@@ -76,11 +79,15 @@ def _construction_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _build_mixing(mixing: MixingSpec, dim: int, generator: torch.Generator) -> InvertibleMLP:
-    """Pass a built mixing through, or build one from InvertibleMLP keyword arguments."""
-    if isinstance(mixing, Mapping):
-        return InvertibleMLP(**{"dim": dim, **mixing}, generator=generator)
-    return mixing
+def _build_mixing(mixing: MixingSpec, dim: int, generator: torch.Generator) -> Mixing:
+    """Pass a built mixing through, or build the one its `type` names from its keyword arguments."""
+    if not isinstance(mixing, Mapping):
+        return mixing
+    settings = dict(mixing)
+    kind = settings.pop("type", "mlp")
+    if kind not in MIXINGS:
+        raise ValueError(f"mixing.type={kind!r} is not a mixing. Fix: dgp.mixing.type=one of {', '.join(MIXINGS)}.")
+    return MIXINGS[kind](**{"dim": dim, **settings}, generator=generator)
 
 
 class LatentDGP(_SeededDGP):
