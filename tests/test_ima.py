@@ -82,3 +82,45 @@ def test_dgp_moebius_composes_and_samples_through_hydra(tmp_path):
     batch = dgp.sample(512, generator=torch.Generator().manual_seed(0))
     assert batch["z"].min() >= -0.5 and batch["z"].max() <= 0.5 and torch.isfinite(batch["x"]).all()
     assert torch.allclose(dgp.mixing.inverse(batch["x"]), batch["z"], atol=1e-4)
+
+
+def test_vae_loss_is_the_negative_elbo_of_torch_distributions():
+    """One reparameterised sample: −log N(x | g(z), decoder_var) + KL(q ‖ N(0, I)), as torch.distributions computes them."""
+    from torch.distributions import Normal, kl_divergence
+
+    from idexp.losses import VAE
+    from idexp.models import MLP, GaussianEncoder
+
+    torch.manual_seed(0)
+    encoder, decoder = GaussianEncoder(5, 3, hidden=[16]), MLP(3, 5, hidden=[16], output="none")
+    loss = VAE(decoder, decoder_var=0.01)
+    x = torch.randn(64, 5)
+    torch.manual_seed(1)
+    value, logs = loss(encoder, {"x": x})
+    mean, log_var = encoder.posterior(x)
+    torch.manual_seed(1)
+    z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+    expected = (-Normal(decoder(z), 0.1).log_prob(x).sum(-1)
+                + kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(-1)).mean()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert logs["loss/kl"].item() > 0 and torch.equal(encoder(x), mean)  # the probe scores the posterior mean
+    with pytest.raises(ValueError, match="decoder_var=0 must be a positive finite variance"):
+        VAE(decoder, decoder_var=0)
+    with pytest.raises(TypeError, match="Fix: model=vae_mlp"):
+        loss(MLP(5, 3, hidden=[16]), {"x": x})
+
+
+@pytest.mark.slow  # a training run (8 s): the default tier keeps its 5 minutes
+def test_loss_vae_runs_end_to_end_on_the_moebius_dgp(tmp_path):
+    """`python train.py loss=vae dgp=moebius` picks the posterior encoder and trains; the probe scores its mean."""
+    from tests.conftest import run_cli_in_process
+
+    result = run_cli_in_process(["loss=vae", "dgp=moebius", "logger=csv", "trainer=cpu", "trainer.max_steps=300",
+                                 "dataset.probe_fit=512", "dataset.probe_score=512", f"hydra.run.dir={tmp_path / 'run'}"],
+                                tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    record = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert record["config"]["model"]["_target_"] == "idexp.models.GaussianEncoder"
+    assert record["status"] == "completed" and 0 < record["metrics"]["probe/r2_affine"] <= 1
