@@ -196,6 +196,10 @@ def _validate_loss(cfg: DictConfig) -> None:
                  f"{head}={size}, but the data provide {provided} values ({source}={provided}): the head needs one row "
                  f"per value. Fix: drop the {head} override (it follows {source}), "
                  f"or set {_source_key(cfg, source)}={size}.")
+    needs, model_target = getattr(get_class(target), "encoder_needs", ()), _get(cfg, "model._target_")
+    missing = [name for name in needs if not _defines(model_target, name)]
+    _require(not missing, f"loss._target_={target} needs an encoder with {', '.join(missing)}(), which "
+                          f"model._target_={model_target} does not define. Fix: {_models_with(needs)}.")
     provides = _declared(cfg, "batch_keys")
     if provides is not None and not requires <= set(provides):
         raise ConfigError(
@@ -218,6 +222,22 @@ def _losses_for(provides: set[str]) -> str:
             if set(get_class(node.get("_target_") or node.loss._target_).requires) <= provides:
                 fitting.append(f"loss={preset.stem}")
     return f"{' or '.join(fitting)}" if fitting else "a dataset whose batches hold what the loss needs"
+
+
+def _defines(target: str | None, name: str) -> bool:
+    if not isinstance(target, str):  # a preset that takes its _target_ from another
+        return False
+    try:
+        return hasattr(get_object(target), name)
+    except Exception:  # not importable: it defines nothing we can see
+        return False
+
+
+def _models_with(needs: tuple[str, ...]) -> str:
+    """The packaged model presets whose encoder defines every method in `needs`, as a fix."""
+    fitting = [f"model={preset.stem}" for preset in sorted((Path(__file__).parent / "conf" / "model").glob("*.yaml"))
+               if all(_defines(OmegaConf.load(preset).get("_target_"), name) for name in needs)]
+    return " or ".join(fitting) if fitting else f"an encoder class that defines {', '.join(needs)}"
 
 
 def _declared(cfg: DictConfig, name: str, default=None):

@@ -28,6 +28,9 @@ class Loss(nn.Module):
     lr: float | None = None
     """Learning rate of the loss's own parameters; None means the encoder's."""
 
+    encoder_needs: ClassVar[tuple[str, ...]] = ()
+    """Methods the encoder must define besides `forward` (a VAE's `posterior`): checked before any training."""
+
     def forward(self, encoder: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         raise NotImplementedError
 

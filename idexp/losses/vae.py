@@ -20,6 +20,7 @@ class VAE(Loss):
     """
 
     requires = ("x",)
+    encoder_needs = ("posterior",)
 
     def __init__(self, decoder: nn.Module, decoder_var: float = 1e-4, lr: float | None = None) -> None:
         super().__init__()
