@@ -6,7 +6,7 @@ no scorer, config check or entry point asks which family a run is, or reaches in
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +49,7 @@ class Truth:
     lambdas: np.ndarray | None = None  # Λ, the conditional's per-latent concentrations (AnInfoNCE)
     kappa: float | None = None  # the conditional's concentration κ (the CE paper's MAE_o compares with 1/κ)
     facts: dict[str, float] = field(default_factory=dict)  # numbers to record with the scores (mixing conditioning)
+    mixing: Callable | None = None  # the DGP's g, z -> x (the IMA contrast of the true mixing)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Learned:
 
     heads: dict[str, np.ndarray] = field(default_factory=dict)  # batch key a head classifies -> its rows, one per index
     lambdas: np.ndarray | None = None  # a learned Λ
+    decoder: Callable | None = None  # a learned z -> x (a VAE's): its IMA contrast
 
 
 @dataclass

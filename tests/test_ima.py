@@ -124,3 +124,30 @@ def test_loss_vae_runs_end_to_end_on_the_moebius_dgp(tmp_path):
     record = json.loads((tmp_path / "run" / "results.json").read_text())
     assert record["config"]["model"]["_target_"] == "idexp.models.GaussianEncoder"
     assert record["status"] == "completed" and 0 < record["metrics"]["probe/r2_affine"] <= 1
+    assert record["metrics"]["probe/cima_mixing"] == pytest.approx(0, abs=1e-4)  # the Möbius map is conformal
+    assert record["metrics"]["probe/cima_decoder"] > 0
+    assert "IMA contrast C_IMA" in result.stdout
+
+
+def test_ima_scorer_scores_the_true_mixing_at_the_latents_and_the_decoder_at_the_codes():
+    import numpy as np
+
+    from idexp.dgp import Moebius
+    from idexp.ground_truth import Learned, ProbeData, ProbeSplit, Truth, latent_factors
+    from idexp.scorers import IMAScores
+
+    shear = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        shear.weight.copy_(torch.tensor([[1.0, 2.0], [0.0, 1.0]]))
+    latents = np.random.default_rng(8).uniform(-0.5, 0.5, (300, 2))
+    data = ProbeData(ProbeSplit([], latents, "fit"), ProbeSplit([], latents, "score"), latent_factors(2),
+                     truth=Truth(mixing=shear))
+    scorer = IMAScores(max_samples=200)
+    assert scorer.scores(latents.astype(np.float32), latents, data) == {}
+    scores = scorer.extras({}, data, Learned(decoder=Moebius(2, generator=torch.Generator().manual_seed(9))))
+    assert scores["cima_mixing"] == pytest.approx(0.5 * math.log(5), rel=1e-5)  # ½ log(1 + 2²)
+    assert scores["cima_decoder"] == pytest.approx(0, abs=1e-5)  # conformal
+    assert IMAScores().extras({}, data, Learned()) == {"cima_mixing": pytest.approx(0.5 * math.log(5), rel=1e-5)}
+    lines = IMAScores.summary({"probe/cima_decoder": 0.25, "probe/cima_mixing": 0.0}, trained=True)
+    assert lines == ["IMA contrast C_IMA (0: orthogonal Jacobian columns): learned decoder 0.2500, true mixing 0.0000"]
+    assert IMAScores.summary({"probe/cima_mixing": 0.0}, trained=True) == []  # no decoder: nothing printed

@@ -55,7 +55,8 @@ class _SeededDGP(nn.Module):
         return Truth(index_vectors=self._index_vectors(),
                      lambdas=None if lambdas is None else lambdas.detach().float().cpu().numpy(),
                      kappa=None if kappa is None else float(kappa),
-                     facts={f"dgp/cond_layer{i}": c for i, c in enumerate(self.mixing.condition_numbers)})
+                     facts={f"dgp/cond_layer{i}": c for i, c in enumerate(self.mixing.condition_numbers)},
+                     mixing=self.mixing)
 
     def _index_vectors(self) -> dict[str, np.ndarray]:
         return {}

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from idexp.ground_truth import Learned
 from idexp.losses.base import Logs, Loss
 
 
@@ -43,3 +44,7 @@ class VAE(Loss):
         return (reconstruction + kl).mean(), {"loss/reconstruction": reconstruction.mean().detach(),
                                               "loss/kl": kl.mean().detach(),
                                               "loss/mse": (squared_error.mean() / x.shape[1]).detach()}
+
+    def learned(self) -> Learned:
+        """The decoder g: the probe scores its IMA contrast beside the true mixing's."""
+        return Learned(decoder=self.decoder)

@@ -5,10 +5,11 @@ from idexp.scorers.base import HEADLINE, Score, Scorer
 from idexp.scorers.disentanglement import DisentanglementScores
 from idexp.scorers.factors import FactorScores
 from idexp.scorers.imagenetx import ImageNetXScores
+from idexp.scorers.ima import IMAScores
 from idexp.scorers.latents import LatentScores
 
 # Every packaged scorer class, for turning recorded metrics back into summary lines.
-SCORERS: tuple[type[Scorer], ...] = (LatentScores, FactorScores, ImageNetXScores, DisentanglementScores)
+SCORERS: tuple[type[Scorer], ...] = (LatentScores, FactorScores, ImageNetXScores, DisentanglementScores, IMAScores)
 
 
 
@@ -23,4 +24,4 @@ def headline(metrics: dict) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-__all__ = ["SCORERS", "DisentanglementScores", "FactorScores", "ImageNetXScores", "LatentScores", "Score", "Scorer", "headline"]
+__all__ = ["SCORERS", "DisentanglementScores", "FactorScores", "IMAScores", "ImageNetXScores", "LatentScores", "Score", "Scorer", "headline"]
