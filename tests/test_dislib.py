@@ -132,7 +132,7 @@ def test_batches_are_uint8_until_the_device_and_labels_follow_the_target(tmp_pat
     (["dataset.path=/nowhere/dsprites.npz"], "dataset.path=/nowhere/dsprites.npz does not exist"),
     (["dataset.subset=0"], "dataset.subset=0 must be a fraction"),
     (["dataset.target=size"], "dataset.target='size' is not a factor"),
-    (["loss=infonce"], "needs the batch keys x_pos, which dataset=dsprites does not provide (its batches hold label, x). Fix: loss=ce."),
+    (["loss=infonce"], "needs the batch keys x_pos, which dataset=dsprites does not provide (its batches hold label, x). Fix: loss=ce or loss=vae."),
     (["trainer.max_epochs=-1"], "set no end to training"),
     (["dataset.split=[0.5,0.5]"], "dataset.split=[0.5, 0.5] must be three"),
 ])
