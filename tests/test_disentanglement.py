@@ -220,9 +220,9 @@ def test_a_lasso_that_does_not_converge_is_said_once(latents):
 
     fit, score, data = latents
     rng = np.random.default_rng(1)
-    mix = rng.normal(size=(D, 256))
-    entangled = lambda z: np.tanh(z @ mix) + 0.01 * rng.normal(size=(len(z), 256))  # noqa: E731  (256 collinear codes)
-    scorer = DisentanglementScores(lasso_alpha=1e-4)
+    mix = rng.normal(size=(D, 64))
+    entangled = lambda z: np.tanh(z @ mix) + 0.01 * rng.normal(size=(len(z), 64))  # noqa: E731  (64 collinear codes)
+    scorer = DisentanglementScores(lasso_alpha=1e-4, fit_samples=2000, score_samples=1000)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # none of scikit-learn's reaches the console
         scorer.scores(entangled(fit), entangled(score), data)
