@@ -45,7 +45,8 @@ def rows_compared(path: Path) -> dict[str, list[tuple[str, str, str, str, str]]]
         for row in rows:
             if row.get(reference, "") in MISSING or row.get(ours, "") in MISSING:
                 continue
-            setting = ", ".join(f"{key}={row[key]}" for key in settings if row[key] not in MISSING) or "baseline"
+            setting = (", ".join(f"{key}={row[key]}" for key in settings if row[key] not in MISSING) or "baseline"
+                       if settings else "as titled")  # a one-setting table names its setting in its title
             if row.get("block"):  # the paper prints the baseline once per block, not always with the same value
                 setting = f"{row['block']}: {setting}"
             seeds = row.get(f"{ours} seeds") or row.get("seeds") or "–"
