@@ -184,8 +184,10 @@ class FactorReadout(Stream):
         else:
             predicted, score_z = np.concatenate(self.predicted), (self.score_targets - self.mean) / self.std
             flat = not (self.columns["fit"].varying().any() and self.columns["score"].varying().any())
+            predictions = _Columns()
+            predictions.add(predicted)
             for k, name in enumerate(self.names):
-                constant = flat or not _varying(predicted[:, k])
+                constant = flat or not predictions.varying()[k]
                 metrics[f"{PEARSON.name}/{name}"] = (float("nan") if constant
                                                      else float(np.corrcoef(score_z[:, k], predicted[:, k])[0, 1]))
                 metrics[f"{R2.name}/{name}"] = float(1 - ((score_z[:, k] - predicted[:, k]) ** 2).mean() / score_z[:, k].var())
@@ -224,7 +226,8 @@ class _Columns:
             self.low, self.high, self.peak = np.minimum(self.low, low), np.maximum(self.high, high), np.maximum(self.peak, peak)
 
     def varying(self, rtol: float = 1e-5) -> np.ndarray:
-        """Per column: whether it varies by more than float rounding (see `_varying`)."""
+        """Per column: whether it varies by more than float rounding (identical images through an encoder can
+        differ in the last bits, depending on where in a batch they were)."""
         if self.low is None:
             return np.zeros(0, dtype=bool)
         return (self.high - self.low) > rtol * self.peak
@@ -295,15 +298,6 @@ def _code_problems(inputs: str, columns: dict[str, _Columns], splits: dict[str, 
                             "can be read out of them; every Pearson r is undefined and every R² that of a constant "
                             "guess (about 0 or below)")
     return problems
-
-
-def _varying(array: np.ndarray, rtol: float = 1e-5) -> np.ndarray:
-    """Per column: whether it varies by more than float rounding (identical images through an encoder can
-    differ in the last bits, depending on where in a batch they were)."""
-    array = array.reshape(len(array), -1) if array.ndim != 1 else array[:, None]
-    if not len(array):
-        return np.zeros(array.shape[1], dtype=bool)
-    return np.ptp(array, axis=0) > rtol * np.abs(array).max(axis=0)
 
 
 CHUNK = 4096  # rows per product when `scores` is handed whole arrays
