@@ -57,6 +57,7 @@ def validate(cfg: DictConfig) -> None:
     _require(isinstance(_get(cfg, "train"), bool) or _get(cfg, "train") is None,
              f"train={_get(cfg, 'train')!r} must be true or false. Fix: train=false to only probe, train=true to train.")
     _validate_loss(cfg)
+    _validate_prior(cfg)
     batch = _get(cfg, "dataset.batch_size")
     _require(isinstance(batch, int) and not isinstance(batch, bool),
              f"dataset.batch_size={batch!r} must be a whole number of samples. Fix: e.g. dataset.batch_size=512.")
@@ -231,6 +232,18 @@ def _defines(target: str | None, name: str) -> bool:
         return hasattr(get_object(target), name)
     except Exception:  # not importable: it defines nothing we can see
         return False
+
+
+def _validate_prior(cfg: DictConfig) -> None:
+    """A VAE's prior on the unit cube needs codes squashed into it (model.bounded), and a normal prior codes that are not."""
+    prior = _get(cfg, "loss.prior._target_")
+    if prior is None:
+        return
+    bounded, squashed = getattr(get_class(prior), "bounded", False), bool(_get(cfg, "model.bounded"))
+    _require(bounded == squashed,
+             f"loss.prior._target_={prior} {'lives on' if bounded else 'is not on'} the unit cube, but model.bounded="
+             f"{str(squashed).lower()}. Fix: choose the prior with its group, loss/prior=normal|uniform|beta, which sets "
+             "model.bounded to match (and drop the model.bounded override).")
 
 
 def _models_with(needs: tuple[str, ...]) -> str:

@@ -35,7 +35,9 @@ REFUSED = [
     (["dgp.dim=1"], "dgp.dim=1 is impossible"),
     (["dgp=clusters", "dgp.n_instances=1"], "dgp.n_instances=1 must be at least 2"),
     (["loss=vae", "dgp=moebius", "model=mlp"], "loss._target_=idexp.losses.VAE needs an encoder with posterior(), which "
-                                               "model._target_=idexp.models.MLP does not define. Fix: model=vae_mlp."),
+                                               "model._target_=idexp.models.MLP does not define. Fix: model=vae_convnet or model=vae_mlp."),
+    (["loss=vae", "dgp=moebius", "loss/prior=uniform", "model.bounded=false"],
+     "loss.prior._target_=idexp.losses.priors.UniformPrior lives on the unit cube, but model.bounded=false. Fix: choose the prior"),
     (["dgp=moebius", "dgp.mixing.type=spline"], "dgp.mixing.type='spline' is not a mixing. Fix: dgp.mixing.type=one of mlp, moebius"),
     (["dgp=box", "dgp.mixing.weights=haar"], "mixing.weights='haar' is not a way to draw the mixing's layers. Fix: dgp.mixing.weights=one of uniform"),
 ]

@@ -49,7 +49,7 @@ def test_every_conditional_builds_on_the_sphere(tmp_path, conditional):
 
 
 # encoders of image datasets: built on a dataset file by tests/test_dislib.py
-IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18")
+IMAGE_MODELS = ("image", "linear", "mlp_dislib", "convnet", "resnet18", "vae_convnet")
 IMAGENET_MODELS = ("resnet50", "vit_b_16", "projection")  # built by tests/test_imagenet.py
 
 
@@ -148,7 +148,8 @@ def test_cli_misspelled_group_lists_the_options(tmp_path):
 
 def test_cli_help_and_cfg_job_show_the_options(tmp_path):
     help_text = run_cli_in_process(["--help"], tmp_path).stdout
-    assert "dgp: box, clusters, moebius, sphere" in help_text and "loss: aninfonce, ce, diet, infonce, vae" in help_text
+    assert "dgp: box, clusters, ima_mlp, moebius, sphere" in help_text and "loss: aninfonce, ce, diet, infonce, vae" in help_text
+    assert "decoder: convnet, mlp" in help_text and "loss/prior: beta, normal, uniform" in help_text
     job = run_cli_in_process(["--cfg", "job", "dgp.dim=5", "dgp.conditional.kappa=50", "seed=3", "logger=csv"], tmp_path).stdout
     assert "dim: 5" in job and "kappa: 50" in job and "CSVLogger" in job and "seed: 3" in job
 

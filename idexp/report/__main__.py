@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from idexp.report.collect import Runs, collect_runs
-from idexp.report import disentanglement, factors, imagenetx
+from idexp.report import disentanglement, factors, ima_vae, imagenetx
 from idexp.report.figures import FIGURES, claims_markdown, draw
 from idexp.report.paper import PAPER_TABLES
 from idexp.report.plots import plot_ablations
@@ -25,8 +25,12 @@ from idexp.report.tables import DEFAULT_METRICS, ablation_table, recipe, to_mark
 # --table names with a factor × encoder layout (no ablation axes): title, table builder, figure writer
 FACTOR_TABLES = {"ce_table4": (factors.TITLE, factors.factor_table, factors.no_figures, factors.images_note),
                  "ce_fig3": (imagenetx.TITLE, imagenetx.imagenetx_table, imagenetx.imagenetx_figure, lambda runs: "")}
-# --table names that show other recorded scores in the ablation layout: title, label -> key
-METRIC_TABLES = {"dislib": (disentanglement.TITLE, disentanglement.METRICS)}
+# --table names that show other recorded scores in the ablation layout: title, label -> key, whether to plot them
+# (scores of many units in one table, as the dSprites VAE's, read better as the table alone)
+METRIC_TABLES = {"dislib": (disentanglement.TITLE, disentanglement.METRICS, True),
+                 "ima_vae_dsprites": (ima_vae.DSPRITES_TITLE, ima_vae.DSPRITES_METRICS, False)}
+# paper tables drawn as a figure of their own, with the claims tested: figure writer (runs, path), claims
+CLAIMED_TABLES = {"ima_vae": (ima_vae.draw, ima_vae.FIGURE)}
 
 
 @dataclass
@@ -43,15 +47,20 @@ def layout(name: str | None, title: str | None = None) -> Layout:
         title, table, figures, notes = FACTOR_TABLES[name]
         return Layout(title, table, lambda runs, _, out: figures(runs, out), notes)
     if name in METRIC_TABLES:
-        title, metrics = METRIC_TABLES[name]
+        title, metrics, plotted = METRIC_TABLES[name]
         return Layout(title, lambda runs: ablation_table(runs, metrics=metrics),
-                      lambda runs, table, out: plot_ablations(table, runs.varied, out, metrics, title=title))
+                      lambda runs, table, out: plot_ablations(table, runs.varied, out, metrics, title=title) if plotted else [])
     if name in FIGURES:  # the CE paper's App. D: ablation rows, the figure, and the paper's claims tested
         figure = FIGURES[name]
         return Layout(figure.title, lambda runs: ablation_table(runs, metrics=figure.metrics),
                       lambda runs, _, out: draw(figure, runs, out / f"{name.removeprefix('ce_')}.png"),
                       lambda runs: f"\n## The paper's claims, tested\n\n{claims_markdown(figure, runs)}\n")
     paper = PAPER_TABLES.get(name) if name else None
+    if name in CLAIMED_TABLES:
+        figure, claimed = CLAIMED_TABLES[name]
+        return Layout(paper.name, lambda runs: ablation_table(runs, paper=paper),
+                      lambda runs, _, out: figure(runs, out / f"{name}.png"),
+                      lambda runs: f"\n{paper.notes}\n\n## The paper's claims, tested\n\n{claims_markdown(claimed, runs)}\n")
     title = title or (paper.name if paper else "Ablation")
     return Layout(title, lambda runs: ablation_table(runs, paper=paper),
                   lambda runs, table, out: plot_ablations(table, runs.varied, out, paper.metrics if paper else DEFAULT_METRICS,
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
-    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *METRIC_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims; dislib: DCI, MIG and SAP)")
+    parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *METRIC_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims; dislib: DCI, MIG and SAP; ima_vae: the IMA-VAE figure and its claims; ima_vae_dsprites: the dSprites VAE's factor read-out)")
     parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Ours vs the paper, per paper column, for every committed table: `python -m idexp.report.compare docs/results`.
 
 Reads each `<folder>/table.csv` (written by `python -m idexp.report`) and lists, for every column that has a
-reference beside it (`<column> paper` or `<column> official log`), each row's setting, seed count, our value,
+reference beside it (`<column> paper`, `<column> official log` or `<column> official sweep`), each row's setting, seed count, our value,
 the reference and the difference. The list replaces the part of `docs/results/README.md` between the
 markers below, so it is rebuilt from the tables, never typed by hand. `--check` fails when it is stale.
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 START, END = "<!-- comparison: start (python -m idexp.report.compare docs/results) -->", "<!-- comparison: end -->"
-REFERENCES = (" paper", " official log")
+REFERENCES = (" paper", " official log", " official sweep")
 MISSING = ("", "–")
 
 
