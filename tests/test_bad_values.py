@@ -36,6 +36,7 @@ REFUSED = [
     (["dgp=clusters", "dgp.n_instances=1"], "dgp.n_instances=1 must be at least 2"),
     (["loss=vae", "dgp=moebius", "model=mlp"], "loss._target_=idexp.losses.VAE needs an encoder with posterior(), which "
                                                "model._target_=idexp.models.MLP does not define. Fix: model=vae_convnet or model=vae_mlp."),
+    (["dgp=ima_mlp_gaussian", "dgp/marginal=uniform"], "Euclidean(dim=3) has no uniform distribution. Fix: dgp/marginal=normal"),
     (["loss=vae", "dgp=moebius", "loss/prior=uniform", "model.bounded=false"],
      "loss.prior._target_=idexp.losses.priors.UniformPrior lives on the unit cube, but model.bounded=false. Fix: choose the prior"),
     (["dgp=moebius", "dgp.mixing.type=spline"], "dgp.mixing.type='spline' is not a mixing. Fix: dgp.mixing.type=one of mlp, moebius"),

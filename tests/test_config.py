@@ -148,7 +148,7 @@ def test_cli_misspelled_group_lists_the_options(tmp_path):
 
 def test_cli_help_and_cfg_job_show_the_options(tmp_path):
     help_text = run_cli_in_process(["--help"], tmp_path).stdout
-    assert "dgp: box, clusters, ima_mlp, moebius, sphere" in help_text and "loss: aninfonce, ce, diet, infonce, vae" in help_text
+    assert "dgp: box, clusters, ima_mlp, ima_mlp_gaussian, moebius, sphere" in help_text and "loss: aninfonce, ce, diet, infonce, vae" in help_text
     assert "decoder: convnet, mlp" in help_text and "loss/prior: beta, normal, uniform" in help_text
     job = run_cli_in_process(["--cfg", "job", "dgp.dim=5", "dgp.conditional.kappa=50", "seed=3", "logger=csv"], tmp_path).stdout
     assert "dim: 5" in job and "kappa: 50" in job and "CSVLogger" in job and "seed: 3" in job

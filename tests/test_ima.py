@@ -84,6 +84,18 @@ def test_dgp_moebius_composes_and_samples_through_hydra(tmp_path):
     assert torch.allclose(dgp.mixing.inverse(batch["x"]), batch["z"], atol=1e-4)
 
 
+def test_the_official_mlp_sweeps_sources_are_gaussian_on_all_of_r_d(tmp_path):
+    """dgp=ima_mlp_gaussian: N(0, I) sources, untruncated (the Euclidean space), mixed by orthogonal layers."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_config
+
+    dgp = instantiate(compose_config(["dgp=ima_mlp_gaussian"], tmp_path).dgp)
+    z = dgp.sample(20000, generator=torch.Generator().manual_seed(0))["z"]
+    assert z.mean(0).abs().max() < 0.03 and (z.std(0) - 1).abs().max() < 0.03 and z.abs().max() > 3.5
+    assert torch.allclose(dgp.mixing.weights[0] @ dgp.mixing.weights[0].T, torch.eye(3), atol=1e-5)
+
+
 def test_vae_loss_is_the_negative_elbo_of_torch_distributions():
     """One reparameterised sample: −log N(x | g(z), decoder_var) + KL(q ‖ N(0, I)), as torch.distributions computes them."""
     from torch.distributions import Normal, kl_divergence

@@ -11,11 +11,12 @@ from idexp.dgp.conditionals import (
 from idexp.dgp.marginals import Concentrated, Uniform
 from idexp.dgp.mixing import InvertibleMLP, Moebius
 from idexp.dgp.process import ClusterDGP, LatentDGP
-from idexp.dgp.spaces import Box, Sphere
+from idexp.dgp.spaces import Box, Euclidean, Sphere
 
 __all__ = [
     "AnisotropicNormal",
     "Box",
+    "Euclidean",
     "ClusterDGP",
     "Concentrated",
     "GeneralizedNormal",

@@ -1,5 +1,6 @@
 """Latent spaces: where z lives, how to draw uniformly, and how to keep noisy samples inside."""
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -98,7 +99,32 @@ class Box:
         return f"Box(dim={self.dim}, low={self.low}, high={self.high})"
 
 
-Space = Sphere | Box
+class Euclidean:
+    """All of R^dim, unbounded: it has no uniform distribution, so its latents come from a concentrated marginal
+    around the origin (dgp/marginal=normal: Gaussian sources, as the IMA-VAE paper's MLP runs)."""
+
+    low, high = -math.inf, math.inf  # nothing to truncate to
+
+    def __init__(self, dim: int):
+        if not (whole(dim) and dim >= 1):
+            raise ValueError(f"dim={dim!r} must be a whole number >= 1. Fix: e.g. dim=3.")
+        self.dim = dim
+
+    def uniform(self, n: int, generator: torch.Generator) -> Tensor:
+        raise ValueError(f"{self} has no uniform distribution. Fix: dgp/marginal=normal (or laplace, gennorm), "
+                         "a marginal concentrated around the origin.")
+
+    def center(self, device: torch.device | str = "cpu") -> Tensor:
+        return torch.zeros(self.dim, device=device)
+
+    def perturb(self, mean: Tensor, noise: NoiseSampler) -> Tensor:
+        return mean + noise(tuple(mean.shape))
+
+    def __repr__(self) -> str:
+        return f"Euclidean(dim={self.dim})"
+
+
+Space = Sphere | Box | Euclidean
 
 
 def whole(value) -> bool:
