@@ -64,22 +64,24 @@ class PaperFigure:
     metrics: dict[str, str] = field(default_factory=lambda: dict(METRICS))
 
 
-def grid(runs: Runs, x: str, y: str, metric: str) -> pd.DataFrame:
-    """Mean of `metric` over the seeds of the runs that override both x and y: rows y, columns x (ascending)."""
+def grid(runs: Runs, x: str, y: str, metric: str, statistic: str = "mean") -> pd.DataFrame:
+    """Mean (or std) of `metric` over the seeds of the runs that override both x and y: rows y, columns x
+    (ascending)."""
     frame = runs.completed
     if not {f"override:{x}", f"override:{y}", x, y, metric} <= set(frame.columns):
         return pd.DataFrame()
     frame = frame[frame[f"override:{x}"].notna() & frame[f"override:{y}"].notna()]
-    return frame.pivot_table(index=y, columns=x, values=metric, aggfunc="mean").sort_index().sort_index(axis=1)
+    values = frame.groupby([y, x])[metric].agg(statistic)  # the std of one seed is nan, kept as a cell
+    return values.unstack(x).sort_index().sort_index(axis=1)
 
 
-def curves(runs: Runs, x: str, metric: str) -> pd.DataFrame:
-    """Mean of `metric` over seeds, rows x (ascending), one column per loss (its class name)."""
+def curves(runs: Runs, x: str, metric: str, statistic: str = "mean") -> pd.DataFrame:
+    """Mean (or std) of `metric` over seeds, rows x (ascending), one column per loss (its class name)."""
     frame = runs.completed
     if not {f"override:{x}", x, metric, LOSS} <= set(frame.columns):
         return pd.DataFrame()
     frame = frame[frame[f"override:{x}"].notna()].assign(loss=lambda f: f[LOSS].str.rsplit(".", n=1).str[-1])
-    return frame.pivot_table(index=x, columns="loss", values=metric, aggfunc="mean").sort_index()
+    return frame.groupby([x, "loss"])[metric].agg(statistic).unstack("loss").sort_index()
 
 
 def draw(figure: PaperFigure, runs: Runs, path: Path) -> list[Path]:
@@ -174,30 +176,55 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
-def _every(cases: list[tuple[str, bool, str]]) -> Verdict:
-    """A claim that must hold in every case (label, holds, numbers)."""
+def _pm(mean: float, std: float, percent: bool = True) -> str:
+    """A mean with its std over seeds where there are several ("94.1 ± 0.3"); one seed has no spread to show."""
+    show = _pct if percent else (lambda value: f"{value:.2f}")
+    return show(mean) + (f" ± {show(std)}" if pd.notna(std) else "")
+
+
+def _clear(margin: float, *stds: float) -> bool:
+    """Whether a claim's margin on the means is wider than the seeds' spread (the sum of the stds involved); a
+    single seed has none, so its margin counts as clear and the numbers show no ±."""
+    return margin > sum(std for std in stds if pd.notna(std))
+
+
+Case = tuple  # (label, holds on the means, numbers) or (..., clear of the seeds' spread)
+
+
+def _every(cases: list[Case]) -> Verdict:
+    """A claim that must hold in every case. It holds on the means (✓) only where every margin is wider than the
+    seeds' spread; where some are not, it holds in part (◐), naming them; else it does not hold (✗)."""
     if not cases:
         return None
-    return all(holds for _, holds, _ in cases), "; ".join(f"{label}: {numbers}" for label, _, numbers in cases)
+    numbers = "; ".join(f"{case[0]}: {case[2]}" for case in cases)
+    thin = [case[0] for case in cases if case[1] and len(case) > 3 and not case[3]]
+    if all(case[1] for case in cases) and thin:
+        return PARTIAL, f"{numbers}; on the means, but by less than the seeds' spread for {', '.join(thin)}"
+    return all(case[1] for case in cases), numbers
 
 
-def _ends(data: pd.DataFrame, along: str) -> list[tuple[object, float, float]]:
-    """Per row (along="columns") or column (along="index"): the values at the smallest and the largest setting
-    it has a score for (a failed or missing run leaves a gap, not a verdict); lines with fewer than two are skipped."""
-    lines = data.iterrows() if along == "columns" else data.items()
-    ends = [(key, line.dropna()) for key, line in lines] if not data.empty else []
-    return [(key, line.iloc[0], line.iloc[-1]) for key, line in ends if len(line) >= 2]
+def _ends(data: pd.DataFrame, along: str, spread: pd.DataFrame | None = None) -> list[tuple]:
+    """Per row (along="columns") or column (along="index"): (key, first, last, first's std, last's std), the values
+    at the smallest and the largest setting it has a score for (a failed or missing run leaves a gap, not a
+    verdict; std nan without `spread`); lines with fewer than two are skipped."""
+    spread = data * float("nan") if spread is None else spread.reindex_like(data)
+    lines = zip(data.iterrows(), spread.iterrows()) if along == "columns" else zip(data.items(), spread.items())
+    ends = [(key, line.dropna(), stds) for (key, line), (_, stds) in lines] if not data.empty else []
+    return [(key, line.iloc[0], line.iloc[-1], stds[line.index[0]], stds[line.index[-1]])
+            for key, line, stds in ends if len(line) >= 2]
 
 
 def _trend(runs: Runs, x: str, y: str, metric: str, along: str, name: str, falls: bool = True) -> Verdict:
     """The metric is lower (falls=False: higher) at the largest than at the smallest setting along one axis
-    ("columns": along x, "index": along y), for every value `name` of the other."""
-    return _trend_in(grid(runs, x, y, metric), along, name, falls)
+    ("columns": along x, "index": along y), for every value `name` of the other, by more than the seeds' spread."""
+    return _trend_in(grid(runs, x, y, metric), along, name, falls, grid(runs, x, y, metric, "std"))
 
 
-def _trend_in(data: pd.DataFrame, along: str, name: str, falls: bool = True) -> Verdict:
-    return _every([(f"{name}={key:g}", (last < first) if falls else (last > first), f"{_pct(first)} → {_pct(last)}")
-                   for key, first, last in _ends(data, along)])
+def _trend_in(data: pd.DataFrame, along: str, name: str, falls: bool = True,
+              spread: pd.DataFrame | None = None) -> Verdict:
+    return _every([(f"{name}={key:g}", (last < first) if falls else (last > first),
+                    f"{_pm(first, first_std)} → {_pm(last, last_std)}", _clear(abs(last - first), first_std, last_std))
+                   for key, first, last, first_std, last_std in _ends(data, along, spread)])
 
 
 def _v_easier_than_z(runs: Runs, x: str, y: str) -> Verdict:
@@ -216,9 +243,11 @@ def _larger_scale_degrades(runs: Runs) -> Verdict:
     """Tested on the code's range (α ≥ 0.5); where it holds there but not over the whole grid (tighter clusters
     score lower still), it holds in part, and both ranges' numbers are said."""
     data = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", R2_Z)
-    window = _trend_in(data.loc[:, data.columns >= CODE_MIN_SCALE] if not data.empty else data, "columns", "β")
-    whole = _trend_in(data, "columns", "β")
-    if window is None or whole is None or not window[0] or whole[0] or data.columns.min() >= CODE_MIN_SCALE:
+    spread = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", R2_Z, "std")
+    window = _trend_in(data.loc[:, data.columns >= CODE_MIN_SCALE] if not data.empty else data, "columns", "β",
+                       spread=spread)
+    whole = _trend_in(data, "columns", "β", spread=spread)
+    if window is None or whole is None or window[0] is not True or whole[0] or data.columns.min() >= CODE_MIN_SCALE:
         return window
     return PARTIAL, (f"for α ≥ {CODE_MIN_SCALE:g}: {window[1]}; but over the whole grid (α {data.columns.min():g} → "
                      f"{data.columns.max():g}) R² rises: {whole[1]}")
@@ -226,8 +255,11 @@ def _larger_scale_degrades(runs: Runs) -> Verdict:
 
 def _norm_grows_as_beta_falls(runs: Runs) -> Verdict:
     norms = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", NORM)
-    return _every([(f"α={key:g}", low_beta > high_beta, f"{low_beta:.2f} (β={norms.index[0]:g}) vs {high_beta:.2f}")
-                   for key, low_beta, high_beta in _ends(norms, "index")])
+    spread = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", NORM, "std")
+    return _every([(f"α={key:g}", low_beta > high_beta,
+                    f"{_pm(low_beta, low_std, False)} (β={norms.index[0]:g}) vs {_pm(high_beta, high_std, False)}",
+                    _clear(low_beta - high_beta, low_std, high_std))
+                   for key, low_beta, high_beta, low_std, high_std in _ends(norms, "index", spread)])
 
 
 def _batch_counteracts_kappa(runs: Runs) -> Verdict:
@@ -240,20 +272,37 @@ def _batch_counteracts_kappa(runs: Runs) -> Verdict:
 
 
 def _few_clusters_fail(runs: Runs) -> Verdict:
-    data = grid(runs, "dgp.n_clusters", "dgp.dim", R2_Z)
+    data, spread = grid(runs, "dgp.n_clusters", "dgp.dim", R2_Z), grid(runs, "dgp.n_clusters", "dgp.dim", R2_Z, "std")
     if 10 not in data.columns or 100 not in data.columns:
         return None
     return _every([(f"d={dim:g}", data.at[dim, 10] < data.at[dim, 100] - 0.10,
-                    f"{_pct(data.at[dim, 10])} at |C|=10 vs {_pct(data.at[dim, 100])} at |C|=100")
+                    f"{_pm(data.at[dim, 10], spread.at[dim, 10])} at |C|=10 vs "
+                    f"{_pm(data.at[dim, 100], spread.at[dim, 100])} at |C|=100",
+                    _clear(data.at[dim, 100] - 0.10 - data.at[dim, 10], spread.at[dim, 10], spread.at[dim, 100]))
                    for dim in data.index if dim >= 10])
 
 
 def _label_noise(runs: Runs, metric: str, losses: tuple[str, ...], levels: set[float],
-                 holds: Callable[[pd.Series], bool], numbers: Callable[[pd.Series], str]) -> Verdict:
-    """A claim on each loss's curve, for the losses whose runs cover the noise `levels` the claim reads."""
-    data = curves(runs, "loss.label_noise", metric)
-    return _every([(loss, holds(data[loss].dropna()), numbers(data[loss].dropna()))
-                   for loss in losses if loss in data.columns and levels <= set(data[loss].dropna().index)])
+                 margin: Callable[[pd.Series], tuple[float, list[float]]],
+                 numbers: Callable[[pd.Series, pd.Series], str]) -> Verdict:
+    """A claim on each loss's curve, for the losses whose runs cover the noise `levels` the claim reads.
+    `margin(means)` says by how much the claim clears its threshold (≥ 0: it holds) and at which noise levels,
+    whose stds over seeds the margin must exceed; `numbers(means, stds)` what the verdict shows."""
+    data, spread = curves(runs, "loss.label_noise", metric), curves(runs, "loss.label_noise", metric, "std")
+    cases = []
+    for loss in losses:
+        means = data[loss].dropna() if loss in data.columns else pd.Series(dtype=float)
+        if not levels <= set(means.index):
+            continue
+        stds = spread[loss].reindex(means.index)
+        value, read = margin(means)
+        cases.append((loss, value >= 0, numbers(means, stds), _clear(value, *stds[read])))
+    return _every(cases)
+
+
+def _lowest_up_to_80(means: pd.Series) -> float:
+    """The noise level ≤ 80 % where the curve is lowest."""
+    return means[means.index <= 0.8].idxmin()
 
 
 FIG4 = PaperFigure("CE Fig. 4 (DIET, generalised-normal conditional: shape β × scale α)", [
@@ -292,14 +341,17 @@ FIG6 = PaperFigure("CE Fig. 6 (label noise: supervised cluster labels, DIET inst
 ], [
     Claim("up to 80 % noise, latent recovery degrades only slightly",
           "R² z̃→z at 80 % noise is within 5 points of 0 %, for each loss",
-          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.0, 0.8}, lambda s: s[0.8] >= s[0.0] - 0.05,
-                                    lambda s: f"{_pct(s[0.0])} → {_pct(s[0.8])}")),
+          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.0, 0.8},
+                                    lambda m: (m[0.8] - (m[0.0] - 0.05), [0.0, 0.8]),
+                                    lambda m, e: f"{_pm(m[0.0], e[0.0])} → {_pm(m[0.8], e[0.8])}")),
     Claim("DIET's cluster recovery remains perfect up to 80 % noise", "DIET's R² w_i→v_c ≥ 98 % at every noise ≤ 80 %",
-          lambda runs: _label_noise(runs, R2_V, ("DIET",), {0.0, 0.8}, lambda s: bool((s[s.index <= 0.8] >= 0.98).all()),
-                                    lambda s: f"lowest {_pct(s[s.index <= 0.8].min())}")),
+          lambda runs: _label_noise(runs, R2_V, ("DIET",), {0.0, 0.8},
+                                    lambda m: (m[_lowest_up_to_80(m)] - 0.98, [_lowest_up_to_80(m)]),
+                                    lambda m, e: f"lowest {_pm(m[_lowest_up_to_80(m)], e[_lowest_up_to_80(m)])}")),
     Claim("both drop at 100 % noise", "R² z̃→z at 100 % is over 10 points below 80 %, for each loss",
-          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.8, 1.0}, lambda s: s[1.0] < s[0.8] - 0.10,
-                                    lambda s: f"{_pct(s[0.8])} → {_pct(s[1.0])}")),
+          lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.8, 1.0},
+                                    lambda m: ((m[0.8] - 0.10) - m[1.0], [0.8, 1.0]),
+                                    lambda m, e: f"{_pm(m[0.8], e[0.8])} → {_pm(m[1.0], e[1.0])}")),
 ])
 
 FIGURES = {"ce_fig4": FIG4, "ce_fig5": FIG5, "ce_fig6": FIG6}
