@@ -378,7 +378,7 @@ def test_fig5_claims_on_a_batch_by_kappa_and_a_clusters_by_dim_grid(tmp_path):
     assert report([str(tmp_path / "sweep"), "--table", "ce_fig5", "--out", str(out)]) == 0
     claims = (out / "table.md").read_text().split("## The paper's claims, tested")[1]
     assert "✓ batch=256: 95.0 → 80.0; batch=2048: 97.0 → 90.0 |" in claims  # a high κ lowers R²
-    assert "✓ R² drop from κ=10 to κ=50: 15.0 at batch 256, 7.0 at 2048 |" in claims
+    assert "✓ R² drop: from κ=10 to κ=50: 15.0 at batch 256, 7.0 at 2048 |" in claims
     assert "✓ d=5: 90.0 → 98.0; d=10: 60.0 → 85.0; d=20: 40.0 → 45.0 |" in claims  # more clusters help
     assert "✗ d=10: 60.0 at \\|C\\|=10 vs 85.0 at \\|C\\|=100; d=20: 40.0 at \\|C\\|=10 vs 45.0 at \\|C\\|=100 |" in claims
     assert claims.count("– not covered by these runs") == 1  # no truncated Laplace runs
