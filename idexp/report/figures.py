@@ -105,7 +105,7 @@ def paper_figure(figure: PaperFigure, runs: Runs) -> plt.Figure | None:
         if isinstance(panel, Heatmap):
             _heatmap(ax, panel, data, limits if _is_percent(panel.metric) else None)
         else:
-            _curves(ax, panel, data)
+            _curves(ax, panel, data, curves(runs, panel.x, panel.metric, "std"))
     fig.suptitle(figure.title, fontsize=9)
     fig.tight_layout()
     return fig
@@ -146,10 +146,13 @@ def _heatmap(ax, panel: Heatmap, data: pd.DataFrame, limits: tuple[float, float]
     plt.colorbar(image, ax=ax, fraction=0.046)
 
 
-def _curves(ax, panel: Curves, data: pd.DataFrame) -> None:
+def _curves(ax, panel: Curves, data: pd.DataFrame, spread: pd.DataFrame) -> None:
+    """Each loss's mean over seeds, with its std as error bars (none for one seed)."""
     percent = _is_percent(panel.metric)
+    unit = 100 if percent else 1
     for loss in data.columns:
-        ax.plot(data.index * 100, data[loss] * (100 if percent else 1), marker="o", label=loss)
+        ax.errorbar(data.index * 100, data[loss] * unit, yerr=spread[loss].reindex(data.index).fillna(0) * unit,
+                    marker="o", capsize=3, label=loss)
     ax.set_xlabel(f"{AXES.get(panel.x, panel.x)} (%)")
     ax.set_ylabel(panel.label + (" (%)" if percent else ""))
     if percent:
