@@ -179,13 +179,14 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
-def _pm(mean: float, std: float, percent: bool = True) -> str:
-    """A mean with its std over seeds where there are several ("94.1 ± 0.3"); one seed has no spread to show."""
-    show = _pct if percent else (lambda value: f"{value:.2f}")
+def mean_pm(mean: float, std: float, percent: bool = True, digits: int = 2) -> str:
+    """A mean with its std over seeds where there are several ("94.1 ± 0.3"); one seed has no spread to show.
+    Scores in % are printed ×100 with one decimal, others with `digits`."""
+    show = _pct if percent else (lambda value: f"{value:.{digits}f}")
     return show(mean) + (f" ± {show(std)}" if pd.notna(std) else "")
 
 
-def _clear(margin: float, *stds: float) -> bool:
+def clear_of_spread(margin: float, *stds: float) -> bool:
     """Whether a claim's margin on the means is wider than the seeds' spread (the sum of the stds involved); a
     single seed has none, so its margin counts as clear and the numbers show no ±."""
     return margin > sum(std for std in stds if pd.notna(std))
@@ -194,7 +195,7 @@ def _clear(margin: float, *stds: float) -> bool:
 Case = tuple  # (label, holds on the means, numbers) or (..., clear of the seeds' spread)
 
 
-def _every(cases: list[Case]) -> Verdict:
+def every_case(cases: list[Case]) -> Verdict:
     """A claim that must hold in every case. It holds on the means (✓) only where every margin is wider than the
     seeds' spread; where some are not, it holds in part (◐), naming them; else it does not hold (✗)."""
     if not cases:
@@ -225,8 +226,8 @@ def _trend(runs: Runs, x: str, y: str, metric: str, along: str, name: str, falls
 
 def _trend_in(data: pd.DataFrame, along: str, name: str, falls: bool = True,
               spread: pd.DataFrame | None = None) -> Verdict:
-    return _every([(f"{name}={key:g}", (last < first) if falls else (last > first),
-                    f"{_pm(first, first_std)} → {_pm(last, last_std)}", _clear(abs(last - first), first_std, last_std))
+    return every_case([(f"{name}={key:g}", (last < first) if falls else (last > first),
+                    f"{mean_pm(first, first_std)} → {mean_pm(last, last_std)}", clear_of_spread(abs(last - first), first_std, last_std))
                    for key, first, last, first_std, last_std in _ends(data, along, spread)])
 
 
@@ -264,9 +265,9 @@ def _larger_scale_degrades(runs: Runs) -> Verdict:
 def _norm_grows_as_beta_falls(runs: Runs) -> Verdict:
     norms = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", NORM)
     spread = grid(runs, "dgp.conditional.scale", "dgp.conditional.beta", NORM, "std")
-    return _every([(f"α={key:g}", low_beta > high_beta,
-                    f"{_pm(low_beta, low_std, False)} (β={norms.index[0]:g}) vs {_pm(high_beta, high_std, False)}",
-                    _clear(low_beta - high_beta, low_std, high_std))
+    return every_case([(f"α={key:g}", low_beta > high_beta,
+                    f"{mean_pm(low_beta, low_std, False)} (β={norms.index[0]:g}) vs {mean_pm(high_beta, high_std, False)}",
+                    clear_of_spread(low_beta - high_beta, low_std, high_std))
                    for key, low_beta, high_beta, low_std, high_std in _ends(norms, "index", spread)])
 
 
@@ -277,19 +278,19 @@ def _batch_counteracts_kappa(runs: Runs) -> Verdict:
     drop_small, drop_large = data.iloc[0, 0] - data.iloc[-1, 0], data.iloc[0, -1] - data.iloc[-1, -1]
     spread = grid(runs, "dataset.batch_size", "dgp.conditional.kappa", R2_Z, "std").reindex_like(data)
     corners = [spread.iloc[0, 0], spread.iloc[-1, 0], spread.iloc[0, -1], spread.iloc[-1, -1]]
-    return _every([("R² drop", drop_large < drop_small,
+    return every_case([("R² drop", drop_large < drop_small,
                     f"from κ={data.index[0]:g} to κ={data.index[-1]:g}: {_pct(drop_small)} at batch {data.columns[0]:g}, "
-                    f"{_pct(drop_large)} at {data.columns[-1]:g}", _clear(drop_small - drop_large, *corners))])
+                    f"{_pct(drop_large)} at {data.columns[-1]:g}", clear_of_spread(drop_small - drop_large, *corners))])
 
 
 def _few_clusters_fail(runs: Runs) -> Verdict:
     data, spread = grid(runs, "dgp.n_clusters", "dgp.dim", R2_Z), grid(runs, "dgp.n_clusters", "dgp.dim", R2_Z, "std")
     if 10 not in data.columns or 100 not in data.columns:
         return None
-    return _every([(f"d={dim:g}", data.at[dim, 10] < data.at[dim, 100] - 0.10,
-                    f"{_pm(data.at[dim, 10], spread.at[dim, 10])} at |C|=10 vs "
-                    f"{_pm(data.at[dim, 100], spread.at[dim, 100])} at |C|=100",
-                    _clear(data.at[dim, 100] - 0.10 - data.at[dim, 10], spread.at[dim, 10], spread.at[dim, 100]))
+    return every_case([(f"d={dim:g}", data.at[dim, 10] < data.at[dim, 100] - 0.10,
+                    f"{mean_pm(data.at[dim, 10], spread.at[dim, 10])} at |C|=10 vs "
+                    f"{mean_pm(data.at[dim, 100], spread.at[dim, 100])} at |C|=100",
+                    clear_of_spread(data.at[dim, 100] - 0.10 - data.at[dim, 10], spread.at[dim, 10], spread.at[dim, 100]))
                    for dim in data.index if dim >= 10])
 
 
@@ -307,8 +308,8 @@ def _label_noise(runs: Runs, metric: str, losses: tuple[str, ...], levels: set[f
             continue
         stds = spread[loss].reindex(means.index)
         value, read = margin(means)
-        cases.append((loss, value >= 0, numbers(means, stds), _clear(value, *stds[read])))
-    return _every(cases)
+        cases.append((loss, value >= 0, numbers(means, stds), clear_of_spread(value, *stds[read])))
+    return every_case(cases)
 
 
 def _lowest_up_to_80(means: pd.Series) -> float:
@@ -354,15 +355,15 @@ FIG6 = PaperFigure("CE Fig. 6 (label noise: supervised cluster labels, DIET inst
           "R² z̃→z at 80 % noise is within 5 points of 0 %, for each loss",
           lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.0, 0.8},
                                     lambda m: (m[0.8] - (m[0.0] - 0.05), [0.0, 0.8]),
-                                    lambda m, e: f"{_pm(m[0.0], e[0.0])} → {_pm(m[0.8], e[0.8])}")),
+                                    lambda m, e: f"{mean_pm(m[0.0], e[0.0])} → {mean_pm(m[0.8], e[0.8])}")),
     Claim("DIET's cluster recovery remains perfect up to 80 % noise", "DIET's R² w_i→v_c ≥ 98 % at every noise ≤ 80 %",
           lambda runs: _label_noise(runs, R2_V, ("DIET",), {0.0, 0.8},
                                     lambda m: (m[_lowest_up_to_80(m)] - 0.98, [_lowest_up_to_80(m)]),
-                                    lambda m, e: f"lowest {_pm(m[_lowest_up_to_80(m)], e[_lowest_up_to_80(m)])}")),
+                                    lambda m, e: f"lowest {mean_pm(m[_lowest_up_to_80(m)], e[_lowest_up_to_80(m)])}")),
     Claim("both drop at 100 % noise", "R² z̃→z at 100 % is over 10 points below 80 %, for each loss",
           lambda runs: _label_noise(runs, R2_Z, ("SupervisedCE", "DIET"), {0.8, 1.0},
                                     lambda m: ((m[0.8] - 0.10) - m[1.0], [0.8, 1.0]),
-                                    lambda m, e: f"{_pm(m[0.8], e[0.8])} → {_pm(m[1.0], e[1.0])}")),
+                                    lambda m, e: f"{mean_pm(m[0.8], e[0.8])} → {mean_pm(m[1.0], e[1.0])}")),
 ])
 
 FIGURES = {"ce_fig4": FIG4, "ce_fig5": FIG5, "ce_fig6": FIG6}
