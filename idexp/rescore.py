@@ -22,16 +22,22 @@ from idexp.run.renamed import upgrade_recorded
 from idexp.train import build, configured_scorers, format_summary
 
 
-def rescore(run_dir: Path, out: Path, probe_fit: int | None = None, probe_score: int | None = None) -> dict:
-    """Probe the checkpointed encoder of `run_dir`; returns the metrics (also in `out`/results.json)."""
+def rescore(run_dir: Path, out: Path, probe_fit: int | None = None, probe_score: int | None = None,
+            checkpoint: Path | None = None) -> dict:
+    """Probe the checkpointed encoder of `run_dir` (or the weights in `checkpoint`, e.g. a snapshot); returns the
+    metrics (also in `out`/results.json)."""
     record = existing_record(run_dir)
     if record is None or not record.get("config"):
         raise ConfigError(f"{run_dir / RESULTS_FILE} is missing or unreadable, so the run's config is unknown. "
                           "Fix: pass a run folder that training wrote (it holds results.json and checkpoints/).")
     # an image run's probe scores its best checkpoint (best validation accuracy); a DGP run's, its last
-    checkpoint = next((path for name in ("best.ckpt", "last.ckpt") if (path := run_dir / "checkpoints" / name).exists()),
-                      run_dir / "checkpoints" / "last.ckpt")
+    given = checkpoint is not None
+    checkpoint = checkpoint or next((path for name in ("best.ckpt", "last.ckpt")
+                                     if (path := run_dir / "checkpoints" / name).exists()), run_dir / "checkpoints" / "last.ckpt")
     probe_only = record["config"].get("train") is False  # its encoder is rebuilt from the config (seed, model.weights)
+    if given and not checkpoint.is_file():
+        raise ConfigError(f"--checkpoint {checkpoint} is not a file. Fix: pass a checkpoint of the run, e.g. one in "
+                          f"{run_dir / 'checkpoints'}.")
     if not checkpoint.exists() and not probe_only:
         raise ConfigError(f"{checkpoint} does not exist: the run saved no state to probe. "
                           "Fix: re-launch the run's own command to train it first.")
@@ -64,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                         "dataset.probe_fit)")
     parser.add_argument("--probe-score", type=int, help="samples or images to score them on (default: the run's "
                         "dataset.probe_score)")
+    parser.add_argument("--checkpoint", type=Path, help="the weights to probe (default: checkpoints/best.ckpt, else "
+                        "last.ckpt), e.g. a snapshot in checkpoints/snapshots/")
     parser.add_argument("--out", type=Path, help="where to write results.json and probe.png (default: RUN_DIR/rescore)")
     args = parser.parse_args(argv)
     out = args.out or args.run_dir / "rescore"
     try:
-        metrics = rescore(args.run_dir, out, args.probe_fit, args.probe_score)
+        metrics = rescore(args.run_dir, out, args.probe_fit, args.probe_score, args.checkpoint)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -90,8 +90,8 @@ def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tm
     assert "not averaged (failed)" in capsys.readouterr().err
 
 
-IMAGE_EXPERIMENTS = ("ce_table4", "imagenetx", "ima_vae_dsprites")  # on image datasets: tests/test_dislib.py,
-# tests/test_imagenet.py, tests/test_ima.py
+IMAGE_EXPERIMENTS = ("ce_table4", "ce_table4_curve", "imagenetx", "ima_vae_dsprites")  # on image datasets:
+# tests/test_dislib.py, tests/test_curve.py, tests/test_imagenet.py, tests/test_ima.py
 CONSTANT_AT_QUICK = ("ima_vae",)  # quick scale is the official recipe (a constant Adam rate), shortened
 SYNTHETIC_EXPERIMENTS = sorted(p.stem for p in (ROOT / "idexp" / "conf" / "experiment").glob("*.yaml")
                                if p.stem not in IMAGE_EXPERIMENTS)

@@ -90,7 +90,7 @@ def existing_record(run_dir: str | Path) -> dict | None:
 # nor block a re-launch: how it is launched (a search's preset included), stored, logged (W&B tags too), shown,
 # checked and checkpointed, and the presets of the scale it does not use.
 LAUNCH_SETTINGS = ("launcher", "hparams_search", "hydra", "paths", "logger", "tags", "scales", "callbacks.progress",
-                   "callbacks.checkpoint", "callbacks.loss_check", "callbacks.throughput",
+                   "callbacks.checkpoint", "callbacks.snapshots", "callbacks.loss_check", "callbacks.throughput",
                    "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 
 
