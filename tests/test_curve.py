@@ -13,7 +13,7 @@ from idexp.callbacks.snapshots import snapshot_samples
 from idexp.report.curve import main as curve
 from idexp.run.record import read_results
 from idexp.train import train
-from tests.conftest import QUICK, compose_config
+from tests.conftest import QUICK, compose_config, copy_run
 
 BATCH = 64  # QUICK's batch
 SNAPSHOTS = ["logger=none", "scheduler=null", "callbacks.checkpoint.every_n_train_steps=10",
@@ -22,12 +22,20 @@ SNAPSHOTS = ["logger=none", "scheduler=null", "callbacks.checkpoint.every_n_trai
              f"+callbacks.snapshots.at_samples=[{BATCH},{5 * BATCH + 1},{30 * BATCH}]"]
 
 
+@pytest.fixture(scope="module")
+def snapshot_run(tmp_path_factory):
+    """A 20-step run with snapshots, trained once: tests that write into a run work on a copy."""
+    folder = tmp_path_factory.mktemp("snapshot_run")
+    train(compose_config([*QUICK, *SNAPSHOTS, "trainer.max_steps=20"], folder))
+    return folder
+
+
 def saved(run_dir) -> list[int]:
     return [snapshot_samples(path) for path in sorted((run_dir / "checkpoints" / "snapshots").glob("*.ckpt"))]
 
 
-def test_snapshots_are_saved_at_the_first_step_past_each_count_and_at_the_end(tmp_path):
-    train(compose_config([*QUICK, *SNAPSHOTS, "trainer.max_steps=20"], tmp_path))
+def test_snapshots_are_saved_at_the_first_step_past_each_count_and_at_the_end(snapshot_run):
+    tmp_path = snapshot_run
     # 64 after step 1; 321 is first passed at step 6 (384 samples); 1920 lies beyond the 20 steps: the end instead
     assert saved(tmp_path) == [BATCH, 6 * BATCH, 20 * BATCH]
     snapshot = torch.load(tmp_path / "checkpoints" / "snapshots" / "samples_00000000384.ckpt", weights_only=False)
@@ -36,19 +44,18 @@ def test_snapshots_are_saved_at_the_first_step_past_each_count_and_at_the_end(tm
                                                          weights_only=False)["state_dict"])
 
 
-def test_a_resumed_run_goes_on_counting_samples(tmp_path):
+def test_a_resumed_run_goes_on_counting_samples(tmp_path, snapshot_run):
     """A run stopped at step 20 of 40 resumes its count from 1280 samples: its next snapshot is at 1920, not 640."""
-    train(compose_config([*QUICK, *SNAPSHOTS, "trainer.max_steps=20"], tmp_path / "short"))
     train(compose_config([*QUICK, *SNAPSHOTS, "trainer.max_steps=40"], tmp_path))
-    shutil.rmtree(tmp_path / "checkpoints")
-    shutil.copytree(tmp_path / "short" / "checkpoints", tmp_path / "checkpoints")
+    shutil.rmtree(tmp_path / "checkpoints")  # its state at step 20 is the 20-step run's (a constant rate)
+    shutil.copytree(snapshot_run / "checkpoints", tmp_path / "checkpoints")
     (tmp_path / "results.json").write_text(json.dumps({**read_results(tmp_path), "status": "interrupted"}))
     train(compose_config([*QUICK, *SNAPSHOTS, "trainer.max_steps=40"], tmp_path))
     assert saved(tmp_path) == [BATCH, 6 * BATCH, 20 * BATCH, 30 * BATCH, 40 * BATCH]
 
 
-def test_the_curve_probes_each_snapshot_once_and_its_last_point_is_the_runs_own_probe(tmp_path, capsys):
-    train(compose_config([*QUICK, *SNAPSHOTS, "trainer.max_steps=20"], tmp_path))
+def test_the_curve_probes_each_snapshot_once_and_its_last_point_is_the_runs_own_probe(tmp_path, snapshot_run):
+    tmp_path = copy_run(snapshot_run, tmp_path / "run")
     assert curve([str(tmp_path)]) == 0
     rows = (tmp_path / "curve" / "curve.csv").read_text().splitlines()
     assert rows[0] == "samples,headline" and [int(row.split(",")[0]) for row in rows[1:]] == saved(tmp_path)
@@ -61,9 +68,8 @@ def test_the_curve_probes_each_snapshot_once_and_its_last_point_is_the_runs_own_
     assert curve([str(tmp_path)]) == 0 and probed.stat().st_mtime_ns == before  # not probed twice
 
 
-def test_a_run_without_snapshots_is_named_with_the_fix(tmp_path, capsys):
-    train(compose_config([*QUICK, "logger=none", "trainer.max_steps=5"], tmp_path))
-    assert curve([str(tmp_path)]) == 2
+def test_a_run_without_snapshots_is_named_with_the_fix(tmp_path, quick_run, capsys):
+    assert curve([str(quick_run[0])]) == 2
     error = capsys.readouterr().err
     assert "holds no snapshot" in error and "experiment=ce_table4_curve" in error
     assert curve([str(tmp_path / "missing")]) == 2 and "results.json is missing" in capsys.readouterr().err
