@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import torch
+
+from idexp.callbacks.last_checkpoint import AtomicCheckpointIO
 
 SNAPSHOT_DIR = "snapshots"
 
@@ -43,12 +44,9 @@ class Snapshots(L.Callback):
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         path = self.dirpath / snapshot_name(self.samples)
-        if trainer.is_global_zero and self.samples and not path.exists():
-            self.dirpath.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")  # a run killed while saving leaves no half snapshot
-            torch.save({"state_dict": pl_module.state_dict(), "samples": self.samples,
-                        "global_step": trainer.global_step}, temporary)
-            temporary.replace(path)
+        if trainer.is_global_zero and self.samples and not path.exists():  # written whole, as every checkpoint
+            AtomicCheckpointIO().save_checkpoint({"state_dict": pl_module.state_dict(), "samples": self.samples,
+                                                  "global_step": trainer.global_step}, path)
 
     def state_dict(self) -> dict:
         return {"samples": self.samples}

@@ -22,11 +22,12 @@ import pandas as pd  # noqa: E402
 from idexp.callbacks.snapshots import SNAPSHOT_DIR, snapshot_samples  # noqa: E402
 from idexp.config import ConfigError  # noqa: E402
 from idexp.report.collect import collect_runs  # noqa: E402
+from idexp.report.factors import dataset_name, model_choice  # noqa: E402
 from idexp.report.paper import CE_TABLE4, CE_TABLE4_COLUMNS  # noqa: E402
 from idexp.report.tables import recipe  # noqa: E402
 from idexp.rescore import rescore  # noqa: E402
 from idexp.run.record import RESULTS_FILE, existing_record  # noqa: E402
-from idexp.scorers.base import BASELINE, HEADLINE, PREFIX  # noqa: E402
+from idexp.scorers.base import HEADLINE  # noqa: E402
 from idexp.scorers.factors import PEARSON  # noqa: E402
 
 CURVE_DIR = "curve"
@@ -54,38 +55,37 @@ def curve_scores(frame: pd.DataFrame) -> dict[str, str]:
     return {factor: PEARSON.of(factor) for factor in sorted(factors)} or {"headline": HEADLINE.key}
 
 
-def paper_values(record: dict, labels: list[str]) -> dict[str, float]:
+def paper_values(run: pd.Series, labels: list[str]) -> dict[str, float]:
     """CE Table 4's value for each factor, where the run's dataset and model are one of its cells."""
-    config = record["config"]
-    chosen = dict(override.split("=", 1) for override in record.get("overrides", []) if "=" in override)
-    model = chosen.get("model") or (config.get("model") or {}).get("architecture")  # a preset's choice: resnet18
-    column = list(CE_TABLE4_COLUMNS.values()).index(model) if model in CE_TABLE4_COLUMNS.values() else None
-    dataset = (config.get("dataset") or {}).get("name")
-    if column is None:
+    models = list(CE_TABLE4_COLUMNS.values())
+    if (model := model_choice(run)) not in models:
         return {}
-    return {label: CE_TABLE4[(dataset, label)][column] for label in labels if (dataset, label) in CE_TABLE4}
+    cells = {label: CE_TABLE4.get((dataset_name(run), label)) for label in labels}
+    return {label: cell[models.index(model)] for label, cell in cells.items() if cell}
+
+
+def raw_input_values(frame: pd.DataFrame, labels: list[str]) -> dict[str, float]:
+    """The factors' Pearson r of the raw inputs (the probe's baseline), which do not depend on the snapshot."""
+    keys = {label: PEARSON.of(label, baseline=True) for label in labels}
+    return {label: float(frame[key].iloc[-1]) for label, key in keys.items() if key in frame}
 
 
 def write_curve(run_dir: Path) -> Path:
     frame = score_snapshots(run_dir)
     scores = curve_scores(frame)
-    table = frame[["samples"]].join(frame[list(scores.values())].set_axis(list(scores), axis=1))
-    references = {RAW: raw_input_values(frame, scores), PAPER: paper_values(existing_record(run_dir), list(scores))}
+    labels = list(scores)
+    table = frame[["samples"]].join(frame[list(scores.values())].set_axis(labels, axis=1))
+    runs = collect_runs([run_dir])  # the run itself: its settings, for the recipe and the paper's cell
+    references = {RAW: raw_input_values(frame, labels), PAPER: paper_values(runs.completed.iloc[0], labels)}
     out = run_dir / CURVE_DIR
     table.to_csv(out / "curve.csv", index=False)
-    (out / "curve.md").write_text(_markdown(run_dir, table, list(scores), references))
-    _figure(table, list(scores), references, out / "curve.png")
+    (out / "curve.md").write_text(_markdown(run_dir, recipe(runs), table, labels, references))
+    _figure(table, labels, references, out / "curve.png")
     return out
 
 
-def raw_input_values(frame: pd.DataFrame, scores: dict[str, str]) -> dict[str, float]:
-    """The same scores of the raw inputs (the probe's baseline), which do not depend on the snapshot."""
-    keys = {label: key.replace(PREFIX, PREFIX + BASELINE, 1) for label, key in scores.items()}
-    return {label: float(frame[key].iloc[-1]) for label, key in keys.items() if key in frame}
-
-
-def _markdown(run_dir: Path, table: pd.DataFrame, labels: list[str], references: dict[str, dict]) -> str:
-    lines = [f"# Scores against training samples: {run_dir}", "", f"Trained with: {recipe(collect_runs([run_dir]))}.", "",
+def _markdown(run_dir: Path, trained_with: str, table: pd.DataFrame, labels: list[str], references: dict[str, dict]) -> str:
+    lines = [f"# Scores against training samples: {run_dir}", "", f"Trained with: {trained_with}.", "",
              "Each row probes the weights saved after that many training samples (checkpoints/snapshots/).", "",
              "| samples | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     lines += ["| " + " | ".join([f"{int(row.samples):,}"] + [f"{row[label]:.3f}" for label in labels]) + " |"

@@ -19,26 +19,29 @@ def images_note(runs: Runs) -> str:
     """Under the table: where each dataset's images came from (dSprites without a file is idexp's procedural clone)."""
     frame = runs.completed
     paths = frame.get("dataset.path", pd.Series(None, index=frame.index))
-    sources = {f"{_dataset(run)}: " + (f"`{path}`" if isinstance(path, str) else "idexp's procedural clone "
+    sources = {f"{dataset_name(run)}: " + (f"`{path}`" if isinstance(path, str) else "idexp's procedural clone "
                                        "(no dataset.path; idexp/data/render_dsprites.py)")
                for (_, run), path in zip(frame.iterrows(), paths)}
     return "\nImages: " + "; ".join(sorted(sources)) + ".\n"
 
 
-def _dataset(run: pd.Series) -> str:
+def dataset_name(run: pd.Series) -> str:
     name = run.get("dataset.name")
     return f"{name}:{run.get('dataset.variant')}" if name == "mpi3d" else str(name)
 
 
-def _model(run: pd.Series) -> str:
-    return str(run.get("override:model") or run.get("model._target_", "?").rsplit(".", 1)[-1])
+def model_choice(run: pd.Series) -> str:
+    """The run's `model=` choice: from its command line, else a backbone preset's architecture (an experiment that
+    selects `model: resnet18` in its defaults), else the encoder's class."""
+    return str(run.get("override:model") or run.get("model.architecture")
+               or run.get("model._target_", "?").rsplit(".", 1)[-1])
 
 
 def factor_table(runs: Runs) -> pd.DataFrame:
     """Mean ± std over seeds of each factor's Pearson r; column x is the raw-input baseline of the runs whose
     probe fitted on the most training images (the paper fits on the whole training split)."""
-    frame = runs.completed.assign(_dataset=runs.completed.apply(_dataset, axis=1),
-                                  _model=runs.completed.apply(_model, axis=1))
+    frame = runs.completed.assign(_dataset=runs.completed.apply(dataset_name, axis=1),
+                                  _model=runs.completed.apply(model_choice, axis=1))
     factors = sorted(PEARSON.factors(dict.fromkeys(frame.columns)))
     models = [m for m in CE_TABLE4_COLUMNS.values() if m] + sorted(set(frame["_model"]) - set(CE_TABLE4_COLUMNS.values()))
     rows = []
