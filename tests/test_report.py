@@ -475,6 +475,25 @@ def test_figures_redrawn_from_a_committed_table_are_those_of_the_runs(tmp_path, 
     assert (baseline["_x:dgp.dim"], baseline["_mean:R² z̃→z"], baseline["_std:R² z̃→z"]) == ("5", 99.2, 0.3)
 
 
+def test_a_table_is_rebuilt_from_the_records_it_keeps_of_its_runs(tmp_path):
+    """docs/results keeps each table's runs.jsonl: the completed runs' records (an unfinished run is listed, not
+    kept), from which the same table is rebuilt without the sweep, into its own folder by default."""
+    from idexp.report.__main__ import main as report
+
+    sweep = _table3_sweep(tmp_path / "sweep")
+    (sweep / "cut").mkdir()
+    (sweep / "cut" / "results.json").write_text(json.dumps({"status": "running", "metrics": {}, "config": {}}))
+    assert report([str(sweep), "--table", "ce_table3", "--out", str(tmp_path / "out")]) == 0
+    lines = (tmp_path / "out" / "runs.jsonl").read_text().splitlines()
+    records = {record["folder"]: record for record in map(json.loads, lines)}
+    assert len(lines) == len(records) == 2 + len(TABLE3_ABLATIONS) and "cut" not in records
+    assert records["base1"]["metrics"] == {"probe/r2_affine": 0.994} and records["0"]["overrides"][-1] == "seed=0"
+    assert report([str(tmp_path / "out" / "runs.jsonl"), "--table", "ce_table3"]) == 0
+    rebuilt = (tmp_path / "out" / "report" / "table.md").read_text()
+    assert rebuilt == (tmp_path / "out" / "table.md").read_text().split("\nNot averaged")[0]
+    assert (tmp_path / "out" / "report" / "runs.jsonl").read_text().splitlines() == lines
+
+
 def test_table4_says_where_its_images_came_from():
     """dSprites without a file is idexp's procedural clone; a dataset read from a file is named by its path."""
     from idexp.report.collect import Runs

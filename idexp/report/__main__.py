@@ -1,8 +1,9 @@
 """Build paper-shaped tables from sweep folders: `python -m idexp.report FOLDER... [--table ce_table3]`.
 
 Prints a markdown table (ours: mean ± std over seeds; the paper's value and the difference where
-the paper reports the row) and writes table.md, table.csv, table.tex and one plot per swept
-setting into --out (for a paper figure: the figure, and the paper's claims tested under the table).
+the paper reports the row) and writes table.md, table.csv, table.tex, runs.jsonl (the records of the runs
+behind the table: `python -m idexp.report OUT/runs.jsonl` rebuilds it) and one plot per swept setting into
+--out (for a paper figure: the figure, and the paper's claims tested under the table).
 Unfinished or failed runs are listed, never averaged.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from idexp.report.collect import Runs, collect_runs
+from idexp.report.collect import RECORDS_FILE, Runs, collect_runs, write_records
 from idexp.report import disentanglement, factors, ima_vae, imagenetx
 from idexp.report.figures import FIGURES, claims_markdown, draw
 from idexp.report.paper import PAPER_TABLES
@@ -71,7 +72,8 @@ def layout(name: str | None, title: str | None = None) -> Layout:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idexp.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", type=Path, help="sweep or run folders (searched recursively)")
+    parser.add_argument("folders", nargs="+", type=Path,
+                        help=f"sweep or run folders (searched recursively), or a report's {RECORDS_FILE} (its runs' records)")
     parser.add_argument("--table", choices=sorted([*PAPER_TABLES, *FACTOR_TABLES, *METRIC_TABLES, *FIGURES]), help="put this paper table's numbers beside ours (ce_fig4/5/6: draw the App. D figure and test its claims; dislib: DCI, MIG and SAP; ima_vae: the IMA-VAE figure and its claims; ima_vae_dsprites: the dSprites VAE's factor read-out)")
     parser.add_argument("--title", help="the table's name (default: the paper table's, else 'Ablation')")
     parser.add_argument("--out", type=Path, help="where to write the files (default: FOLDER/report)")
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = layout(args.table, args.title)
     table = chosen.table(runs)
     markdown, notes = to_markdown(table), chosen.notes(runs)
-    out = args.out or args.folders[0] / "report"
+    first = args.folders[0]
+    out = args.out or (first if first.is_dir() else first.parent) / "report"
     out.mkdir(parents=True, exist_ok=True)
     hours = runs.completed["wall_time_s"].sum() / 3600
     title = (f"{args.title or chosen.title}: {len(runs.completed)} runs, "
@@ -102,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     visible = table[[c for c in table.columns if not c.startswith("_")]]
     visible.to_csv(out / "table.csv", index=False)
     (out / "table.tex").write_text(visible.to_latex(index=False))
+    write_records(runs, out / RECORDS_FILE, args.folders)
     plots = chosen.figures(runs, table, out)
-    print(f"{title}\n\n{markdown}\n{notes}\nWritten: {out / 'table.md'}, table.csv, table.tex"
+    print(f"{title}\n\n{markdown}\n{notes}\nWritten: {out / 'table.md'}, table.csv, table.tex, {RECORDS_FILE}"
           + "".join(f", {p.name}" for p in plots))
     return 0
 
