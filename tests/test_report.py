@@ -492,6 +492,9 @@ def test_a_table_is_rebuilt_from_the_records_it_keeps_of_its_runs(tmp_path):
     rebuilt = (tmp_path / "out" / "report" / "table.md").read_text()
     assert rebuilt == (tmp_path / "out" / "table.md").read_text().split("\nNot averaged")[0]
     assert (tmp_path / "out" / "report" / "runs.jsonl").read_text().splitlines() == lines
+    _write_run(tmp_path / "more" / "base2", {}, [], 0.998, seed=2)  # a seed added beside the kept records
+    assert report([str(tmp_path / "out" / "runs.jsonl"), str(tmp_path / "more"), "--table", "ce_table3"]) == 0
+    assert "| 3 | 99.4±0.4 |" in (tmp_path / "out" / "report" / "table.md").read_text()  # 99.0, 99.4, 99.8
 
 
 def test_table4_says_where_its_images_came_from():
