@@ -73,6 +73,10 @@ def test_a_run_without_snapshots_is_named_with_the_fix(tmp_path, quick_run, caps
     error = capsys.readouterr().err
     assert "holds no snapshot" in error and "experiment=ce_table4_curve" in error
     assert curve([str(tmp_path / "missing")]) == 2 and "results.json is missing" in capsys.readouterr().err
+    running = copy_run(quick_run[0], tmp_path / "running")
+    record = read_results(running)
+    (running / "results.json").write_text(json.dumps({**record, "status": "running"}))
+    assert curve([str(running)]) == 2 and "is running, not completed. Fix: let it finish" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # a ResNet18 run and four probes on a tiny dSprites file

@@ -121,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help=f"a run folder whose checkpoints/{SNAPSHOT_DIR}/ holds snapshots")
     args = parser.parse_args(argv)
     try:
-        if existing_record(args.run_dir) is None:
+        if (record := existing_record(args.run_dir)) is None:
             raise ConfigError(f"{args.run_dir / RESULTS_FILE} is missing or unreadable. Fix: pass a run folder "
                               "that training wrote.")
+        if record.get("status") != "completed":  # the recipe and the paper's cell come from the completed record
+            raise ConfigError(f"{args.run_dir} holds a run that is {record.get('status')}, not completed. Fix: let it "
+                              "finish (or re-launch its command to resume it), then draw its curve.")
         out = write_curve(args.run_dir)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
