@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -481,6 +482,9 @@ def test_a_table_is_rebuilt_from_the_records_it_keeps_of_its_runs(tmp_path):
     from idexp.report.__main__ import main as report
 
     sweep = _table3_sweep(tmp_path / "sweep")
+    record = json.loads((sweep / "base0" / "results.json").read_text())
+    record["config"]["paths"] = {"output_dir": f"{Path.cwd()}/logs/run", "cache": f"{Path.home()}/.cache/idexp"}
+    (sweep / "base0" / "results.json").write_text(json.dumps(record))
     (sweep / "cut").mkdir()
     (sweep / "cut" / "results.json").write_text(json.dumps({"status": "running", "metrics": {}, "config": {}}))
     assert report([str(sweep), "--table", "ce_table3", "--out", str(tmp_path / "out")]) == 0
@@ -488,6 +492,7 @@ def test_a_table_is_rebuilt_from_the_records_it_keeps_of_its_runs(tmp_path):
     records = {record["folder"]: record for record in map(json.loads, lines)}
     assert len(lines) == len(records) == 2 + len(TABLE3_ABLATIONS) and "cut" not in records
     assert records["base1"]["metrics"] == {"probe/r2_affine": 0.994} and records["0"]["overrides"][-1] == "seed=0"
+    assert records["base0"]["config"]["paths"] == {"output_dir": "logs/run", "cache": "~/.cache/idexp"}  # no machine's paths
     assert report([str(tmp_path / "out" / "runs.jsonl"), "--table", "ce_table3"]) == 0
     rebuilt = (tmp_path / "out" / "report" / "table.md").read_text()
     assert rebuilt == (tmp_path / "out" / "table.md").read_text().split("\nNot averaged")[0]

@@ -93,7 +93,9 @@ def write_records(runs: Runs, path: Path, folders: list[Path]) -> None:
     root = Path(os.path.commonpath([(f if f.is_dir() else f.parent).resolve() for f in folders]))
     lines = [json.dumps({**record, "folder": str(Path(record["folder"]).resolve().relative_to(root))}, allow_nan=False)
              for record in runs.records]
-    path.write_text("".join(line + "\n" for line in lines))
+    # a committed file names no one's machine: the working folder's paths relative, the home folder as ~
+    text = "".join(line + "\n" for line in lines).replace(f"{Path.cwd()}/", "").replace(f"{Path.home()}/", "~/")
+    path.write_text(text)
 
 
 def _scalars(metrics: dict) -> dict:
