@@ -62,6 +62,30 @@ def test_relaunching_a_sweep_skips_its_completed_runs(tmp_path, two_seed_sweep):
     assert {name: r["wall_time_s"] for name, r in results(tmp_path / "sweep").items()} == first
 
 
+def test_a_sweep_restored_from_its_committed_records_runs_only_the_rest(tmp_path, two_seed_sweep, monkeypatch, capsys):
+    """runs.jsonl outlives the sweep folder: restored into an empty folder, its runs are skipped by the same sweep
+    re-launched there (with one more seed, which alone runs), and restoring again overwrites nothing."""
+    from idexp.report.restore import main as restore
+
+    sweep = copy_run(two_seed_sweep, tmp_path / "logs" / "sweep")
+    monkeypatch.chdir(tmp_path)  # as committed: paths under the working folder are written relative
+    assert report([str(sweep), "--out", "report"]) == 0
+    assert str(tmp_path) not in (tmp_path / "report" / "runs.jsonl").read_text()
+    first = {name: r["wall_time_s"] for name, r in results(sweep).items()}
+    assert restore(["report/runs.jsonl", "logs/again"]) == 0
+    assert "2 runs restored into logs/again" in capsys.readouterr().out
+    again = run_cli_in_process(["-m", *TINY, "seed=0,1,2", "hydra.sweep.dir=logs/again"], tmp_path)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0 and output.count("already holds a completed run") == 2, output[-3000:]
+    rerun = results(tmp_path / "logs" / "again")
+    assert {name: rerun[name]["wall_time_s"] for name in first} == first and rerun["2"]["status"] == "completed"
+    assert restore(["report/runs.jsonl", "logs/again"]) == 0
+    assert "0 runs restored into logs/again; 2 folders already held a run" in capsys.readouterr().out
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"folder": "../elsewhere", "status": "completed"}) + "\n")
+    assert restore(["bad.jsonl", "logs/again"]) == 2
+    assert "folder '../elsewhere' is not a folder inside the sweep" in capsys.readouterr().err
+
+
 def test_relaunching_with_other_overrides_leaves_the_old_runs_untouched(tmp_path, two_seed_sweep):
     """Job numbers are positions in the sweep: seed=1,0 puts seed 1 in the folder of seed 0's run."""
     sweep = copy_run(two_seed_sweep, tmp_path / "sweep")  # the sweep -m TINY seed=0,1
