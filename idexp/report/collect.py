@@ -50,11 +50,15 @@ def _overrides(items: list[str]) -> dict[str, str]:
     return dict(item.lstrip("+~").split("=", 1) for item in run_overrides(items) if "=" in item)
 
 
+def read_records(path: Path) -> Iterator[dict]:
+    """The records of a report's runs.jsonl, each with its "folder" (relative to the folders it was built from)."""
+    return (json.loads(line) for line in path.read_text().splitlines())
+
+
 def _records(source: Path) -> Iterator[tuple[str, dict]]:
     """(folder, record) of every run under the folder `source`, or in `source` if it is a report's runs.jsonl."""
     if source.is_file():
-        for line in source.read_text().splitlines():
-            record = json.loads(line)
+        for record in read_records(source):
             yield str(source.parent / record.pop("folder")), record
         return
     for path in sorted(source.rglob(RESULTS_FILE)):

@@ -12,15 +12,14 @@ import json
 import sys
 from pathlib import Path, PurePosixPath
 
-from idexp.report.collect import RECORDS_FILE
+from idexp.report.collect import RECORDS_FILE, read_records
 from idexp.run.record import RESULTS_FILE
 
 
 def restore(records_file: Path, sweep_dir: Path) -> tuple[int, int]:
     """Write each record of `records_file` into its folder under `sweep_dir`: (written, left as they were)."""
     written = kept = 0
-    for number, line in enumerate(records_file.read_text().splitlines(), 1):
-        record = json.loads(line)
+    for number, record in enumerate(read_records(records_file), 1):
         folder = PurePosixPath(record.pop("folder", ""))
         if not folder.parts or folder.is_absolute() or ".." in folder.parts:
             raise ValueError(f"{records_file}:{number}: folder {str(folder)!r} is not a folder inside the sweep. "
