@@ -59,9 +59,10 @@ def test_a_run_killed_during_the_probe_is_probed_when_relaunched(tmp_path):
     assert scores(run_dir) == scores(tmp_path / "reference")
 
 
-# SIGTERM's stop is in the slow tier; the default tier sends SIGTERM in test_reliability.py (the grace test)
-@pytest.mark.parametrize("stop", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
-                         ids=["ctrl-c", "sigterm"])
+# Three processes per stop, so both stops are in the slow tier (CI runs it); the default tier sends SIGTERM
+# in test_reliability.py (the grace test) and resumes an unfinished run in test_resume.py
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_run_stopped_and_relaunched_ends_as_if_never_stopped(tmp_path, stop):
     args = ["logger=none", *QUICK, "trainer.max_steps=1500", "callbacks.checkpoint.every_n_train_steps=20"]
     with (tmp_path / "reference.log").open("w") as output:  # the run never stopped, launched alongside the others

@@ -19,8 +19,9 @@ def results(sweep_dir) -> dict:
     return {path.parent.name: json.loads(path.read_text()) for path in sweep_dir.rglob("results.json")}
 
 
-# submitit_local starts a process per job: in the slow tier
-@pytest.mark.parametrize("launcher", ["joblib", pytest.param("submitit_local", marks=pytest.mark.slow)])
+# Both launchers start a process per job: in the slow tier (the default tier's sweeps use Hydra's basic launcher)
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
 def test_a_2x2_sweep_runs_every_job_and_the_table_averages_them(tmp_path, launcher, capsys):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", f"launcher={launcher}", *TINY, "seed=0,1", "dgp.dim=3,4", f"hydra.sweep.dir={sweep}"],
