@@ -55,8 +55,9 @@ def test_same_seed_same_metrics_on_cpu(tmp_path):
     assert first["probe/r2_affine"] != other["probe/r2_affine"]
 
 
-def test_wandb_offline_run_holds_the_probe_scores(tmp_path):
+def test_wandb_offline_run_holds_the_probe_scores(tmp_path, capfd):
     metrics = train(compose_config(["logger=wandb", *QUICK], tmp_path))
+    assert "wandb: WARNING" not in capfd.readouterr().err  # W&B stays silent: the summary is the last thing on screen
     import wandb
 
     wandb.finish()
@@ -77,7 +78,7 @@ def test_diverging_loss_fails_clearly_and_is_recorded(tmp_path):
     assert record["status"] == "failed" and "step" in record["error"]
 
 
-@pytest.mark.slow  # the default tier stops runs with SIGTERM in test_reliability.py (the grace test) and test_faults.py
+@pytest.mark.slow  # the default tier stops runs with SIGTERM in test_reliability.py (the grace test)
 def test_sigterm_leaves_a_consistent_folder(tmp_path):
     env_args = ["logger=none", *QUICK, "trainer.max_steps=1000000", "callbacks.checkpoint.every_n_train_steps=20"]
     env = {**os.environ, "WANDB_MODE": "offline", "IDEXP_LOG_DIR": str(tmp_path / "logs")}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from idexp.config import ConfigError
@@ -18,6 +18,16 @@ from idexp.scorers import headline
 HEADLINE_SUMMARY = "headline"  # the summary key a runs table shows and a W&B sweep's `metric.name` reads
 UNNAMED = "defaults"  # the name of a run launched without overrides
 MAX_TAG = 64  # characters, W&B's limit
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's W&B logger, less the `anonymous=None` it always hands to `wandb.init`: W&B ≥ 0.31 warns on
+    every run that the setting has no effect, which would break the silence our summary relies on."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            del self._wandb_init["anonymous"]
 
 
 def name_wandb_run(cfg: DictConfig, overrides: Sequence[str]) -> None:
@@ -77,5 +87,5 @@ def summarise_headline(loggers, metrics: dict) -> None:
     if value is None:
         return
     for logger in loggers:
-        if isinstance(logger, WandbLogger):
+        if isinstance(logger, LightningWandbLogger):
             logger.experiment.summary[HEADLINE_SUMMARY] = value
