@@ -10,6 +10,7 @@ with per-latent scales), and unchanged by rescaling or permuting the latents. C_
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -28,6 +29,9 @@ def ima_contrast(f: Callable[[Tensor], Tensor], latents: Tensor, chunk: int = 40
     """C_IMA of `f` (one sample (d,) to (D,), or batched, as an nn.Module is) over `latents` (n, d): the mean of the
     local contrast of its exact Jacobians (forward-mode autodiff), `chunk` samples at a time."""
     jacobian = torch.func.vmap(torch.func.jacfwd(f))
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch ≥ 2.14 scripts its forward-mode decompositions on first use and warns that torch.jit.script is
+        # deprecated: its own affair, not the user's, and it would print in the middle of every run's summary
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
         values = torch.cat([local_ima_contrast(jacobian(part)) for part in latents.split(chunk)])
     return float(values.mean())
