@@ -110,26 +110,26 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], previous: dict 
     if not isinstance(probe, IdentifiabilityProbe):
         raise ConfigError("callbacks.probe is missing: the run would produce no scores. Fix: keep callbacks=default.")
     # DDP re-launches this script for ranks > 0 in the same folder; rank zero alone records the run.
-    record = RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
-                       overrides=overrides, earlier_wall_time_s=(previous or {}).get("wall_time_s") or 0.0)
-    start_loggers(trainer.loggers, record)
-    trains = cfg.get("train", True)  # fit, then probe (on_train_end), or probe alone
-    if trains:
-        _fit_and_probe(trainer, module, datamodule, probe, record)
-    else:  # probe only: the encoder as initialised (or loaded) scores what the architecture gives for free
-        probe.run(trainer, module, datamodule)
-        for logger in trainer.loggers:  # fit would have flushed them
-            logger.finalize("success")
-    if rank_zero_only.rank != 0:
+    with RunRecord(run_dir, OmegaConf.to_container(cfg, resolve=True), writer=rank_zero_only.rank == 0,
+                   overrides=overrides, earlier_wall_time_s=(previous or {}).get("wall_time_s") or 0.0) as record:
+        start_loggers(trainer.loggers, record)
+        trains = cfg.get("train", True)  # fit, then probe (on_train_end), or probe alone
+        if trains:
+            _fit_and_probe(trainer, module, datamodule, probe, record)
+        else:  # probe only: the encoder as initialised (or loaded) scores what the architecture gives for free
+            probe.run(trainer, module, datamodule)
+            for logger in trainer.loggers:  # fit would have flushed them
+                logger.finalize("success")
+        if rank_zero_only.rank != 0:
+            return probe.metrics
+        summarise_headline(trainer.loggers, probe.metrics)
+        late = [w for c in callbacks.values() if isinstance(c, RunCheck) for w in c.warnings] if trains else []
+        late += probe.data_warnings  # a score left undefined is said, trained or not
+        for warning in late:
+            log.warning(warning)
+        warnings += late
+        record.complete(probe.metrics, warnings=warnings)  # "completed" only with the scores
         return probe.metrics
-    summarise_headline(trainer.loggers, probe.metrics)
-    late = [w for c in callbacks.values() if isinstance(c, RunCheck) for w in c.warnings] if trains else []
-    late += probe.data_warnings  # a score left undefined is said, trained or not
-    for warning in late:
-        log.warning(warning)
-    warnings += late
-    record.complete(probe.metrics, warnings=warnings)  # "completed" only with the scores
-    return probe.metrics
 
 
 def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule: L.LightningDataModule,
@@ -289,9 +289,9 @@ def run(cfg: DictConfig) -> float | None:
             return None
         sys.exit(f"{kind}: {error}")
     except Exception as error:
+        _append_traceback(run_dir)  # the folder keeps it, a sweep's job too (Hydra raises it only at the sweep's end)
         if multirun:
             raise
-        _append_traceback(run_dir)
         sys.exit(f"Training failed: {type(error).__name__}: {error}\nThe traceback is in {run_dir / 'train.log'}; "
                  f"the run is recorded in {run_dir / 'results.json'}.")
     finally:

@@ -39,7 +39,17 @@ class RunRecord:
         self.writer = writer
         self.identities: dict[str, str] = {}  # what a relaunch must continue, e.g. {"wandb_run_id": ...}
         self.started = time.time() - earlier_wall_time_s  # a resumed run counts its earlier launches (as last recorded: a hard-killed one only up to its last write)
+        self.status = "running"
         self.write("running")
+
+    def __enter__(self) -> RunRecord:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        """A fault that no step recorded (one after the probe, say) never leaves the run marked "running"."""
+        if error is not None and self.status == "running":
+            stopped = isinstance(error, KeyboardInterrupt)
+            self.write("interrupted" if stopped else "failed", error=f"{type(error).__name__}: {error}")
 
     def complete(self, metrics: dict, warnings: Sequence[str] = ()) -> None:
         """"completed" means "holds its scores": a run without them is recorded as failed instead."""
@@ -50,6 +60,7 @@ class RunRecord:
 
     def write(self, status: str, metrics: dict | None = None, error: str | None = None,
               warnings: Sequence[str] = ()) -> None:
+        self.status = status
         if not self.writer:
             return
         record = {
