@@ -105,28 +105,28 @@ def test_relaunching_with_other_overrides_leaves_the_old_runs_untouched(tmp_path
 
 
 def test_a_job_that_fails_after_its_probe_is_recorded_failed_and_a_relaunch_completes_it(tmp_path, monkeypatch):
-    """A fault after the probe (injected into the W&B summary step, the first one after it) ends each job of the
-    sweep: every record says failed with the cause, and train.log holds the traceback, instead of a record left
-    "running" while the sweep goes on; the same launch, fault gone, completes both from their saved state."""
+    """A fault after the probe (injected into the W&B summary step, the first one after it) ends the sweep's job:
+    its record says failed with the cause and train.log holds the traceback (Hydra raises a job's error only at the
+    sweep's end, and the record used to stay "running"); the same launch, fault gone, completes it from its state."""
     import idexp.train
 
     def broken(loggers, metrics):
         raise RuntimeError("the summary step broke")
 
-    args = ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    args = ["-m", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     monkeypatch.setattr(idexp.train, "summarise_headline", broken)
     failed = run_cli_in_process(args, tmp_path)
     assert failed.returncode != 0 and "the summary step broke" in failed.stderr
     runs = results(tmp_path / "sweep")
-    assert sorted(runs) == ["0", "1"]
-    for name, record in runs.items():
-        assert record["status"] == "failed" and record["error"] == "RuntimeError: the summary step broke"
-        assert "Traceback" in (tmp_path / "sweep" / name / "train.log").read_text()
+    assert list(runs) == ["0"] and runs["0"]["status"] == "failed"
+    assert runs["0"]["error"] == "RuntimeError: the summary step broke"
+    assert "Traceback" in (tmp_path / "sweep" / "0" / "train.log").read_text()
 
     monkeypatch.undo()
     relaunched = run_cli_in_process(args, tmp_path)
     assert relaunched.returncode == 0, relaunched.stderr[-3000:]
-    assert all(r["status"] == "completed" and r["metrics"] for r in results(tmp_path / "sweep").values())
+    record = results(tmp_path / "sweep")["0"]
+    assert record["status"] == "completed" and record["metrics"]
 
 
 def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tmp_path, capsys):
