@@ -261,6 +261,7 @@ def main() -> None:
     filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=.* is not available")
     filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")  # a DGP's stream
     filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")  # we resume exactly
+    filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")  # Lightning's own use of torch
     if problem := missing_hydra_plugin(sys.argv[1:]):
         sys.exit(f"Configuration error: {problem}")
     try:
@@ -289,7 +290,7 @@ def run(cfg: DictConfig) -> float | None:
             return None
         sys.exit(f"{kind}: {error}")
     except Exception as error:
-        _append_traceback(run_dir)  # the folder keeps it, a sweep's job too (Hydra raises it only at the sweep's end)
+        _append_traceback(run_dir)  # the folder keeps it, a sweep's job too (Hydra re-raises it later, never into the job's log)
         if multirun:
             raise
         sys.exit(f"Training failed: {type(error).__name__}: {error}\nThe traceback is in {run_dir / 'train.log'}; "

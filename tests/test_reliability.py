@@ -22,6 +22,7 @@ from idexp.run import lock as run_lock
 from idexp.callbacks.last_checkpoint import AtomicCheckpointIO, LastCheckpoint
 from idexp.data.factor_images import FactorDataModule
 from idexp.run.interrupts import ctrl_c_stops_at_step_end
+from idexp.run.record import RunRecord
 from tests.conftest import QUICK, ROOT, run_cli, run_cli_in_process
 from tests.dislib_files import dsprites_overrides, write_dsprites
 from tests.test_faults import scores, start, wait_for
@@ -148,7 +149,7 @@ def stopped_before_its_first_save(run_dir: Path, cwd: Path) -> None:
     assert "Traceback" not in stop(process, signal.SIGTERM)
     assert record(run_dir)["status"] == "interrupted", "the run ended before the signal"
 
-@pytest.mark.slow  # the relaunch trains 4000 steps; the default tier resumes stopped runs in test_faults.py
+@pytest.mark.slow  # the relaunch trains 4000 steps; the default tier resumes an unfinished run in test_resume.py
 def test_a_relaunch_resumes_from_the_newest_state_under_one_name(tmp_path):
     """SIGTERM before the first cadence checkpoint, relaunch, finish: one last.ckpt, always the newest."""
     args, run_dir = UNSAVED, tmp_path / "run"
@@ -200,6 +201,30 @@ def test_a_save_cut_short_leaves_the_previous_file_whole(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "global_step": 2, "x": _FailsHalfway()}, path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_an_unrecorded_error_is_recorded_and_a_record_that_cannot_be_written_never_hides_it(tmp_path):
+    """Leaving a run's record with an error that no step recorded marks it failed (Ctrl-C: interrupted); when the
+    record itself cannot be written, the error that ended the run is the one raised, not the write's."""
+    with pytest.raises(ValueError, match="after the probe"):
+        with RunRecord(tmp_path, config={}) as record:
+            raise ValueError("after the probe")
+    assert json.loads(record.path.read_text())["error"] == "ValueError: after the probe"
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    with pytest.raises(KeyboardInterrupt), RunRecord(stopped, config={}):
+        raise KeyboardInterrupt
+    assert json.loads((stopped / "results.json").read_text())["error"] == "Ctrl-C"
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    with pytest.raises(ValueError, match="the real cause"):
+        with RunRecord(gone, config={}) as record:
+            shutil.rmtree(gone)  # every write from here on fails
+            with pytest.raises(FileNotFoundError):
+                record.complete({"probe/r2_affine": 1.0})
+            raise ValueError("the real cause")
+    assert record.status == "running"  # the "completed" that was never written is not believed
 
 
 def test_a_stop_asked_for_during_a_save_comes_right_after_it(tmp_path):

@@ -127,6 +127,7 @@ def test_a_job_that_fails_after_its_probe_is_recorded_failed_and_a_relaunch_comp
     assert relaunched.returncode == 0, relaunched.stderr[-3000:]
     record = results(tmp_path / "sweep")["0"]
     assert record["status"] == "completed" and record["metrics"]
+    assert "resuming from" in (tmp_path / "sweep" / "0" / "train.log").read_text()  # not trained again
 
 
 def test_the_table_builder_lists_unfinished_runs_and_explains_an_empty_folder(tmp_path, capsys):

@@ -31,7 +31,7 @@ def ima_contrast(f: Callable[[Tensor], Tensor], latents: Tensor, chunk: int = 40
     jacobian = torch.func.vmap(torch.func.jacfwd(f))
     with torch.no_grad(), warnings.catch_warnings():
         # torch ≥ 2.14 scripts its forward-mode decompositions on first use and warns that torch.jit.script is
-        # deprecated: its own affair, not the user's, and it would print in the middle of every run's summary
-        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+        # deprecated (or unsupported, on Python 3.14): its own affair, and it would print amid every run's summary
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is", category=FutureWarning)
         values = torch.cat([local_ima_contrast(jacobian(part)) for part in latents.split(chunk)])
     return float(values.mean())

@@ -1,6 +1,7 @@
 """`results.json`: the run folder's record of what happened, always written atomically."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -47,9 +48,13 @@ class RunRecord:
 
     def __exit__(self, kind, error, traceback) -> None:
         """A fault that no step recorded (one after the probe, say) never leaves the run marked "running"."""
-        if error is not None and self.status == "running":
-            stopped = isinstance(error, KeyboardInterrupt)
-            self.write("interrupted" if stopped else "failed", error=f"{type(error).__name__}: {error}")
+        if error is None or self.status != "running":
+            return
+        with contextlib.suppress(OSError):  # a record that cannot be written must not hide the error itself
+            if isinstance(error, KeyboardInterrupt):
+                self.write("interrupted", error="Ctrl-C")
+            else:
+                self.write("failed", error=f"{type(error).__name__}: {error}")
 
     def complete(self, metrics: dict, warnings: Sequence[str] = ()) -> None:
         """"completed" means "holds its scores": a run without them is recorded as failed instead."""
@@ -60,8 +65,8 @@ class RunRecord:
 
     def write(self, status: str, metrics: dict | None = None, error: str | None = None,
               warnings: Sequence[str] = ()) -> None:
-        self.status = status
         if not self.writer:
+            self.status = status
             return
         record = {
             "status": status,
@@ -78,6 +83,7 @@ class RunRecord:
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(_json_safe(record), indent=2, allow_nan=False))
         os.replace(tmp, self.path)
+        self.status = status  # only once written: a failed write leaves the run "running" for __exit__ to record
 
 
 def as_recorded(value: Any) -> Any:

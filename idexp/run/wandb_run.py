@@ -26,7 +26,7 @@ class WandbLogger(LightningWandbLogger):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self._wandb_init.get("anonymous") is None:
+        if "anonymous" in self._wandb_init and self._wandb_init["anonymous"] is None:
             del self._wandb_init["anonymous"]
 
 
