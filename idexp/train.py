@@ -164,8 +164,7 @@ def _fit_and_probe(trainer: L.Trainer, module: IdentifiabilityModule, datamodule
                 message = memory_message(error, record.config)
                 record.write("failed", error=message)
                 raise ConfigError(message) from None
-            record.write("failed", error=f"{type(error).__name__}: {error}")
-            raise
+            raise  # any other fault: the record, on leaving its block, writes it as failed
 
 
 def _training_done(trainer: L.Trainer) -> bool:

@@ -65,24 +65,22 @@ class RunRecord:
 
     def write(self, status: str, metrics: dict | None = None, error: str | None = None,
               warnings: Sequence[str] = ()) -> None:
-        if not self.writer:
-            self.status = status
-            return
-        record = {
-            "status": status,
-            "metrics": metrics or {},
-            "wall_time_s": round(time.time() - self.started, 3),
-            "config": self.config,
-            "overrides": self.overrides,
-            **self.identities,
-        }
-        if error is not None:
-            record["error"] = error
-        if warnings:
-            record["warnings"] = list(warnings)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(_json_safe(record), indent=2, allow_nan=False))
-        os.replace(tmp, self.path)
+        if self.writer:
+            record = {
+                "status": status,
+                "metrics": metrics or {},
+                "wall_time_s": round(time.time() - self.started, 3),
+                "config": self.config,
+                "overrides": self.overrides,
+                **self.identities,
+            }
+            if error is not None:
+                record["error"] = error
+            if warnings:
+                record["warnings"] = list(warnings)
+            tmp = self.path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(_json_safe(record), indent=2, allow_nan=False))
+            os.replace(tmp, self.path)
         self.status = status  # only once written: a failed write leaves the run "running" for __exit__ to record
 
 
